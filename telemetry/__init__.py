@@ -1,0 +1,41 @@
+"""resilience-telemetry: one call makes a service's resilience machinery observable.
+
+Usage::
+
+    import telemetry
+    telemetry.instrument(app)   # FastAPI app; metrics, spans and JSON logs from here on
+
+Importing this package has no side effects: nothing is registered, patched or configured
+until :func:`setup` or :func:`instrument` is called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telemetry.bootstrap import Telemetry, setup
+from telemetry.correlation import get_correlation_id
+from telemetry.logging import configure_logging
+from telemetry.recorder import record
+
+__all__ = [
+    "Telemetry",
+    "configure_logging",
+    "get_correlation_id",
+    "instrument",
+    "record",
+    "setup",
+]
+
+
+def instrument(app: Any = None, **setup_options: Any) -> Telemetry:
+    """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
+
+    Calling it again, with the same or another app, never registers anything twice.
+    """
+    result = setup(**setup_options)
+    if app is not None:
+        from telemetry.integrations.fastapi import instrument_app
+
+        instrument_app(app, result)
+    return result

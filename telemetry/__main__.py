@@ -1,0 +1,32 @@
+"""``python -m telemetry`` / ``resilience-telemetry``: regenerate or check generated files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from telemetry.generate import GENERATORS, check, generate_all, write
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="resilience-telemetry", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="write the generated files (or --check them)")
+    gen.add_argument("--root", type=Path, default=Path(), help="repository root to write into")
+    gen.add_argument("--only", choices=sorted(GENERATORS), action="append", help="one generator")
+    gen.add_argument("--check", action="store_true", help="exit 1 if committed files are stale")
+    args = parser.parse_args(argv)
+    files = generate_all(args.only)
+    if args.check:
+        stale = check(args.root, files)
+        for path in stale:
+            print(f"stale: {path} (run `make generate`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write(args.root, files):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

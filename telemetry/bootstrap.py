@@ -1,0 +1,205 @@
+"""The one call a service makes at start-up, and the OpenTelemetry providers behind it.
+
+:func:`setup` wires the recorder to a Prometheus registry, makes sure spans are recorded, and
+turns on OTLP export of traces and logs only when the standard ``OTEL_*`` variables ask for it
+(``OTEL_EXPORTER_OTLP_ENDPOINT`` or a per-signal endpoint; ``OTEL_TRACES_EXPORTER=none`` and
+``OTEL_LOGS_EXPORTER=none`` switch a signal off). Calling it again returns the same
+:class:`Telemetry`: no second registration, no second span processor, no second log handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+from telemetry.metrics import Instruments, instruments_for
+from telemetry.recorder import LogLevel, LogSink, MetricsSink, Recorder, TraceSink, set_recorder
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["Telemetry", "current", "otlp_enabled", "reset", "setup"]
+
+_log = logging.getLogger("telemetry")
+_lock = threading.Lock()
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """What the set-up call made; pass it to per-library ``instrument_*`` helpers if you like."""
+
+    service_name: str
+    registry: CollectorRegistry
+    instruments: Instruments
+    recorder: Recorder
+    tracer_provider: Any
+    logger_provider: Any = None
+    instrumented: set[str] = field(default_factory=set)
+
+    def shutdown(self) -> None:
+        """Flush and stop exporters (call at process exit; safe to call twice)."""
+        for provider in (self.tracer_provider, self.logger_provider):
+            shutdown = getattr(provider, "shutdown", None)
+            if shutdown is not None:
+                try:
+                    shutdown()
+                except Exception:
+                    _log.warning("telemetry exporter shutdown failed", exc_info=True)
+
+
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The active set-up, if :func:`setup` ran."""
+    return _current
+
+
+def reset() -> None:
+    """Forget the set-up (tests). Providers installed globally stay installed."""
+    global _current  # noqa: PLW0603 - one process-wide set-up
+    with _lock:
+        _current = None
+
+
+def otlp_enabled(signal: str) -> bool:
+    """Whether the standard environment asks for OTLP export of ``signal`` (traces, logs)."""
+    exporter = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").strip().lower()
+    if exporter in ("none", ""):
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    )
+
+
+def _service_name(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    from opentelemetry.sdk.resources import Resource
+
+    return str(Resource.create().attributes.get("service.name", "unknown_service"))
+
+
+def _resource(service_name: str) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; ours is the fallback.
+    return Resource.create({"service.name": service_name}).merge(Resource.create())
+
+
+def _otlp_protocol(signal: str) -> str:
+    return (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+
+
+def _span_exporter() -> Any:
+    if _otlp_protocol("traces") == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter,
+            )
+        except ImportError as exc:
+            msg = "OTLP over gRPC needs: pip install opentelemetry-exporter-otlp-proto-grpc"
+            raise ImportError(msg) from exc
+        return OTLPSpanExporter()
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+    except ImportError as exc:
+        msg = "OTLP export needs: pip install 'resilience-telemetry[otlp]'"
+        raise ImportError(msg) from exc
+    return HttpExporter()
+
+
+def _tracer_provider(service_name: str, given: Any) -> Any:
+    if given is not None:
+        return given
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        return existing  # the service (or an earlier set-up) configured tracing already
+    provider = TracerProvider(resource=_resource(service_name))
+    if otlp_enabled("traces"):
+        # Batch processor: export is asynchronous with a bounded queue; drops never block.
+        provider.add_span_processor(BatchSpanProcessor(_span_exporter()))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer_provider()
+
+
+def _logger_provider(service_name: str) -> Any:
+    if not otlp_enabled("logs"):
+        return None
+    try:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    except ImportError as exc:
+        msg = "OTLP log export needs: pip install 'resilience-telemetry[otlp]'"
+        raise ImportError(msg) from exc
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    provider = LoggerProvider(resource=_resource(service_name))
+    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    handler = LoggingHandler(logger_provider=provider)
+    handler.set_name("telemetry-otlp")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == "telemetry-otlp":
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    return provider
+
+
+def setup(
+    *,
+    service_name: str | None = None,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: Any = None,
+    label_cap: int = 100,
+    log_levels: Mapping[str, LogLevel | str] | None = None,
+    configure_logs: bool = False,
+    log_level: int | str = logging.INFO,
+) -> Telemetry:
+    """Set the package up once for this process; later calls return the same object.
+
+    Args:
+        service_name: defaults to ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``.
+        registry: the Prometheus registry (the default one if ``None``).
+        tracer_provider: use this provider instead of the global one.
+        label_cap: distinct values per open label before folding into ``_OTHER``.
+        log_levels: per-event log level overrides, e.g. ``{"telemetry.retry.scheduled": "debug"}``
+            or ``"off"`` to drop that log line (metrics and spans stay).
+        configure_logs: also call :func:`telemetry.logging.configure_logging` (JSON lines).
+        log_level: the root level when ``configure_logs`` is set.
+    """
+    global _current  # noqa: PLW0603 - one process-wide set-up
+    with _lock:
+        if _current is not None and (registry is None or registry is _current.registry):
+            return _current
+        name = _service_name(service_name)
+        if configure_logs:
+            from telemetry.logging import configure_logging
+
+            configure_logging(service=name, level=log_level)
+        instruments = instruments_for(registry, label_cap=label_cap)
+        recorder = Recorder(instruments, [MetricsSink(instruments), TraceSink(), LogSink(log_levels)])
+        set_recorder(recorder)
+        _current = Telemetry(
+            service_name=name,
+            registry=instruments.registry,
+            instruments=instruments,
+            recorder=recorder,
+            tracer_provider=_tracer_provider(name, tracer_provider),
+            logger_provider=_logger_provider(name),
+        )
+        return _current

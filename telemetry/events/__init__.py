@@ -1,0 +1,19 @@
+"""Resilience events: one frozen dataclass per fact, grouped by event source.
+
+Import them from here (``from telemetry.events import RetryScheduled``); the submodules are
+an implementation detail that keeps each source's vocabulary in one small file.
+"""
+
+from __future__ import annotations
+
+from telemetry.events._base import Attributes, Event
+from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
+
+__all__ = [
+    "Attributes",
+    "Event",
+    "RetryAbandoned",
+    "RetryExhausted",
+    "RetryScheduled",
+    "RetrySucceeded",
+]

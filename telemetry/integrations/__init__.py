@@ -1,0 +1,1 @@
+"""One module per event source; each imports its library only when used."""

@@ -1,0 +1,225 @@
+"""FastAPI: correlation IDs, HTTP server metrics, a uniform error envelope, ``/metrics``.
+
+Usage::
+
+    import telemetry
+    app = FastAPI()
+    telemetry.instrument(app)              # or: instrument_app(app, telemetry.setup())
+
+What it adds, in this order from the outside in: OpenTelemetry's FastAPI instrumentation
+(server spans; ``/metrics`` and ``/health`` excluded), :class:`~telemetry.correlation.
+CorrelationIdMiddleware`, and :class:`HttpServerMiddleware`, which records
+``http_server_request_duration_seconds`` with trace exemplars and turns an unhandled exception
+into one structured ERROR log and a ``500 {"error", "correlation_id"}`` answer with no
+internals. Validation errors answer 422 and ``HTTPException`` keeps its status, in the same
+envelope. Instrumenting the same app twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+from telemetry import catalog
+from telemetry.correlation import CorrelationIdMiddleware, get_correlation_id
+from telemetry.labels import error_type
+from telemetry.logging import redact_text
+
+if TYPE_CHECKING:
+    from telemetry.bootstrap import Telemetry
+    from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
+    from telemetry.metrics import Instruments
+
+__all__ = ["DEFAULT_EXCLUDED_URLS", "HttpServerMiddleware", "error_body", "instrument_app"]
+
+DEFAULT_EXCLUDED_URLS: Final = r"^https?://[^/]+/(metrics|health(/[^/]*)?)/?(\?.*)?$"
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_FLAG: Final = "_resilience_telemetry_instrumented"
+
+
+def error_body(error: str, **extra: Any) -> dict[str, Any]:
+    """The uniform error envelope: ``{"error": ..., "correlation_id": ..., **extra}``."""
+    return {"error": error, **extra, "correlation_id": get_correlation_id()}
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    # Unmatched paths (404s) would make one series per URL: they share one value.
+    return path if isinstance(path, str) else "_UNMATCHED"
+
+
+class HttpServerMiddleware:
+    """Request-duration histogram and the last-resort handler for unhandled exceptions."""
+
+    def __init__(self, app: ASGIApp, instruments: Instruments) -> None:
+        self.app = app
+        self.instruments = instruments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started:
+                raise
+            self._log_unhandled(scope, exc)
+            await self._send_500(tracking_send)
+        finally:
+            self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        try:
+            method = scope.get("method", "GET")
+            m = self.instruments
+            m.observe(
+                catalog.HTTP_SERVER_REQUEST_DURATION,
+                elapsed,
+                method if method in _METHODS else "_OTHER",
+                m.admit(catalog.HTTP_SERVER_REQUEST_DURATION.labels[1], _route(scope)),
+                str(status),
+            )
+        except Exception:  # noqa: S110 - a metric must never break the response
+            pass
+
+    def _log_unhandled(self, scope: Scope, exc: Exception) -> None:
+        try:
+            import structlog
+
+            span = trace.get_current_span()
+            if span.is_recording():
+                # The message and stack may hold credentials (DSNs in driver errors): scrub both.
+                stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                span.record_exception(
+                    exc,
+                    attributes={"exception.message": redact_text(str(exc)), "exception.stacktrace": redact_text(stack)},
+                )
+                span.set_attribute("error.type", error_type(exc))
+                span.set_status(StatusCode.ERROR, error_type(exc))
+            structlog.get_logger("telemetry.http").error(
+                "telemetry.http.unhandled_exception",
+                exc_info=exc,
+                **{
+                    "http.request.method": scope.get("method"),
+                    "http.route": _route(scope),
+                    "error.type": error_type(exc),
+                },
+            )
+        except Exception:  # noqa: S110 - logging must not turn a 500 into a dropped connection
+            pass
+
+    async def _send_500(self, send: Send) -> None:
+        import json
+
+        body = json.dumps(error_body("internal_error")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _install_handlers(app: Any) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    async def validation_failed(_request: Any, exc: Exception) -> Any:
+        errors: list[Any] = getattr(exc, "errors", list)()
+        # Drop the offending input: it may hold the very secret the client mistyped.
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": redact_text(str(e.get("msg", ""))), "type": e.get("type")}
+            for e in errors
+            if isinstance(e, dict)
+        ]
+        return JSONResponse(error_body("validation_error", detail=detail), status_code=422)
+
+    async def http_error(_request: Any, exc: Exception) -> Any:
+        status = getattr(exc, "status_code", 500)
+        detail = getattr(exc, "detail", None)
+        return JSONResponse(
+            error_body(detail if isinstance(detail, str) else "http_error"),
+            status_code=status,
+            headers=getattr(exc, "headers", None),
+        )
+
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(HTTPException, http_error)
+
+
+def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
+    from starlette.responses import Response
+
+    from telemetry.exposition import render
+
+    async def metrics(request: Any) -> Any:
+        body, content_type = render(telemetry.registry, request.headers.get("accept"))
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, metrics, include_in_schema=False)
+
+
+def instrument_app(
+    app: Any,
+    telemetry: Telemetry | None = None,
+    *,
+    metrics_path: str | None = "/metrics",
+    correlation_headers: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID"),
+    excluded_urls: str = DEFAULT_EXCLUDED_URLS,
+    otel_instrumentation: bool = True,
+) -> None:
+    """Instrument a FastAPI (or Starlette) app; a second call on the same app is a no-op.
+
+    Call before the app starts serving (Starlette refuses new middleware afterwards).
+    """
+    try:
+        import fastapi  # noqa: F401
+    except ImportError as exc:
+        msg = "the FastAPI integration needs: pip install 'resilience-telemetry[fastapi]'"
+        raise ImportError(msg) from exc
+    if getattr(app.state, _FLAG, False):
+        return
+    if telemetry is None:
+        from telemetry.bootstrap import setup
+
+        telemetry = setup()
+    # add_middleware puts the newest outermost: correlation wraps the error handler, so the
+    # 500 envelope and its log line carry the request's correlation ID.
+    app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
+    app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
+    _install_handlers(app)
+    if metrics_path:
+        _install_metrics_route(app, telemetry, metrics_path)
+    if otel_instrumentation:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=telemetry.tracer_provider,
+            # HTTP metrics come from our middleware (exemplars, catalog names): no second copy.
+            meter_provider=NoOpMeterProvider(),
+            excluded_urls=excluded_urls,
+        )
+    setattr(app.state, _FLAG, True)
+    telemetry.instrumented.add("fastapi")

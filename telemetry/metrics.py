@@ -1,0 +1,163 @@
+"""Prometheus instruments built from the catalog, with pre-bound children for the hot path.
+
+Counting goes through prometheus-client children (about 0.3 us per ``inc()``), not through
+the OpenTelemetry metrics API (several microseconds per ``add()``). One :class:`Instruments`
+exists per registry, so setting up twice, or once per test, never registers a metric twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from opentelemetry import trace
+
+from telemetry import catalog
+from telemetry.catalog import Kind, MetricSpec
+from telemetry.labels import LabelGuard
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+__all__ = ["Instruments", "current_exemplar", "family", "instruments_for", "multiprocess_enabled"]
+
+VERSION: Final = "0.1.0"
+_LOCK = threading.Lock()
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = weakref.WeakKeyDictionary()
+
+
+def multiprocess_enabled() -> bool:
+    """prometheus-client's multiprocess mode: no exemplars, no custom collectors per worker."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))  # noqa: SIM112 - the legacy name
+
+
+def current_exemplar() -> dict[str, str] | None:
+    """Trace and span IDs of the current span, for an exemplar; ``None`` outside a trace."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+
+
+def family(spec: MetricSpec, *, labels: Iterable[str] | None = None) -> Any:
+    """A fresh metric family for a scrape-time collector, named and labelled from ``spec``.
+
+    Collectors yield these from ``collect()``; using this helper keeps their names in the
+    catalog like every other metric.
+    """
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    names = list(labels) if labels is not None else list(spec.label_names)
+    if spec.kind is Kind.COUNTER:
+        return CounterMetricFamily(spec.prom, spec.description, labels=names)
+    if spec.kind in (Kind.GAUGE, Kind.UPDOWN):
+        return GaugeMetricFamily(spec.prom, spec.description, labels=names)
+    msg = f"{spec.name} is a {spec.kind.value}; scrape-time families are counters or gauges"
+    raise TypeError(msg)
+
+
+class Instruments:
+    """Every event-driven catalog metric, created once in ``registry``.
+
+    ``child(spec, *values)`` returns a cached, bound prometheus-client child; open label
+    values pass through the :class:`~telemetry.labels.LabelGuard` first.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, label_cap: int = 100, exemplars: bool = True) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.registry = registry
+        self.exemplars = exemplars and not multiprocess_enabled()
+        self._metrics: dict[MetricSpec, Any] = {}
+        self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
+        self._collectors: list[Collector] = []
+        self._lock = threading.Lock()
+        for spec in catalog.CATALOG:
+            if spec.scrape_time:
+                continue
+            names = spec.label_names
+            if spec.kind is Kind.COUNTER:
+                metric: Any = Counter(spec.prom, spec.description, names, registry=registry)
+            elif spec.kind is Kind.HISTOGRAM:
+                metric = Histogram(
+                    spec.prom,
+                    spec.description,
+                    names,
+                    registry=registry,
+                    buckets=spec.buckets or Histogram.DEFAULT_BUCKETS,
+                )
+            else:
+                mode: Literal["livesum", "max"] = "livesum" if spec.kind is Kind.UPDOWN else "max"
+                metric = Gauge(spec.prom, spec.description, names, registry=registry, multiprocess_mode=mode)
+            self._metrics[spec] = metric
+        self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
+        self.child(catalog.TELEMETRY_INFO, VERSION).set(1)
+
+    def _overflowed(self, label: str) -> None:
+        self.child(catalog.TELEMETRY_LABEL_OVERFLOWS, label).inc()
+
+    def child(self, spec: MetricSpec, *values: str) -> Any:
+        """The bound child for ``values`` (already admitted label values), cached."""
+        key = (spec, values)
+        found = self._children.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._children.get(key)
+            if found is None:
+                metric = self._metrics[spec]
+                found = metric.labels(*values) if values else metric
+                self._children[key] = found
+        return found
+
+    def admit(self, label: catalog.Label, value: object) -> str:
+        """Bound an open label value; closed-set labels are the caller's constants."""
+        return self.guard.admit(label.name, value)
+
+    def inc(self, spec: MetricSpec, *values: str, amount: float = 1.0) -> None:
+        """Count, with an exemplar linking to the current trace when possible."""
+        exemplar = current_exemplar() if self.exemplars else None
+        self.child(spec, *values).inc(amount, exemplar)
+
+    def observe(self, spec: MetricSpec, value: float, *values: str) -> None:
+        exemplar = current_exemplar() if self.exemplars else None
+        self.child(spec, *values).observe(value, exemplar)
+
+    def set(self, spec: MetricSpec, value: float, *values: str) -> None:
+        self.child(spec, *values).set(value)
+
+    def add(self, spec: MetricSpec, amount: float, *values: str) -> None:
+        self.child(spec, *values).inc(amount)
+
+    def register(self, collector: Collector) -> None:
+        """Register a scrape-time collector once; registering the same one again is a no-op."""
+        with self._lock:
+            if any(existing is collector for existing in self._collectors):
+                return
+            self.registry.register(collector)
+            self._collectors.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        with self._lock:
+            if any(existing is collector for existing in self._collectors):
+                self.registry.unregister(collector)
+                self._collectors = [c for c in self._collectors if c is not collector]
+
+
+def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int = 100) -> Instruments:
+    """The one :class:`Instruments` of ``registry`` (the default registry when ``None``)."""
+    if registry is None:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    with _LOCK:
+        found = _BY_REGISTRY.get(registry)
+        if found is None:
+            found = Instruments(registry, label_cap=label_cap)
+            _BY_REGISTRY[registry] = found
+        return found

@@ -1,0 +1,88 @@
+"""The set-up call: idempotent, OTLP only when the environment asks, exporter outages harmless."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+import telemetry
+from telemetry import bootstrap
+from telemetry.events import RetryScheduled
+
+
+def test_setup_twice_same_object_no_duplicate_timeseries() -> None:
+    """Two set-ups with the same registry never raise 'Duplicated timeseries'."""
+    registry = CollectorRegistry()
+    first = telemetry.setup(registry=registry, tracer_provider=TracerProvider())
+    second = telemetry.setup(registry=registry)
+    assert first is second
+    bootstrap.reset()
+    third = telemetry.setup(registry=registry, tracer_provider=TracerProvider())
+    assert third.instruments is first.instruments  # one Instruments per registry
+    telemetry.record(RetryScheduled(retry_name="twice", attempt=1, delay=0))
+    assert registry.get_sample_value("resilience_retry_scheduled_total", {"retry_name": "twice", "error_type": ""}) == 1
+    assert registry.get_sample_value("resilience_telemetry_info", {"version": "0.1.0"}) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+    ],
+)
+def test_otlp_enabled_follows_standard_env(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
+    """Traces are exported only when an OTLP endpoint is configured and not switched off."""
+    for key in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert bootstrap.otlp_enabled("traces") is expected
+
+
+def test_service_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_SERVICE_NAME names the service when the call does not."""
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
+    result = telemetry.setup(registry=CollectorRegistry(), tracer_provider=TracerProvider())
+    assert result.service_name == "billing"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_collector_down_does_not_slow_requests() -> None:
+    """With the OTLP endpoint on a closed port, requests answer and export is asynchronous."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{_closed_port()}/v1/traces", timeout=1))
+    )
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    telemetry.instrument(app, registry=CollectorRegistry(), tracer_provider=provider)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        started = time.perf_counter()
+        statuses = [(await client.get("/ping")).status_code for _ in range(50)]
+        elapsed = time.perf_counter() - started
+    assert statuses == [200] * 50
+    assert elapsed < 5  # generous: a synchronous export would wait on every request
+    provider.shutdown()

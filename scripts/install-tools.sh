@@ -42,12 +42,11 @@ tool_version() {
 }
 
 versions_summary() {
-    local tool parts=()
+    local tool summary=""
     for tool in "${TOOLS[@]}"; do
-        parts+=("$tool $(tool_version "$tool")")
+        summary+="${summary:+, }$tool $(tool_version "$tool")"
     done
-    local IFS=','
-    echo "${parts[*]}" | sed 's/,/, /g'
+    echo "$summary"
 }
 
 fail_or_warn() {

@@ -130,7 +130,7 @@ def test_memory_limiter_is_first_in_every_pipeline(name: str) -> None:
     """memory_limiter is the first processor of every pipeline."""
     config = load_config(name)
     firsts = {pipeline: (body["processors"] or [None])[0] for pipeline, body in pipelines(config).items()}
-    assert firsts == {pipeline: "memory_limiter" for pipeline in firsts}
+    assert firsts == dict.fromkeys(firsts, "memory_limiter")
 
 
 def test_gateway_pipelines_have_the_designed_shape() -> None:

@@ -1,9 +1,9 @@
 """The one call a service makes at start-up, and the OpenTelemetry providers behind it.
 
 :func:`setup` wires the recorder to a Prometheus registry, makes sure spans are recorded, and
-turns on OTLP export of traces and logs only when the standard ``OTEL_*`` variables ask for it
+turns on OTLP export of traces, logs and metrics only when the standard ``OTEL_*`` variables ask for it
 (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a per-signal endpoint; ``OTEL_TRACES_EXPORTER=none`` and
-``OTEL_LOGS_EXPORTER=none`` switch a signal off). Calling it again returns the same
+``OTEL_LOGS_EXPORTER=none``, ``OTEL_METRICS_EXPORTER=none`` switch a signal off). Calling it again returns the same
 :class:`Telemetry`: no second registration, no second span processor, no second log handler.
 """
 
@@ -41,11 +41,12 @@ class Telemetry:
     recorder: Recorder
     tracer_provider: Any
     logger_provider: Any = None
+    meter_provider: Any = None
     instrumented: set[str] = field(default_factory=set)
 
     def shutdown(self) -> None:
         """Flush and stop exporters (call at process exit; safe to call twice)."""
-        for provider in (self.tracer_provider, self.logger_provider):
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
             shutdown = getattr(provider, "shutdown", None)
             if shutdown is not None:
                 try:
@@ -160,6 +161,14 @@ def _logger_provider(service_name: str) -> Any:
     return provider
 
 
+def _meter_provider(service_name: str, registry: CollectorRegistry) -> Any:
+    if not otlp_enabled("metrics"):
+        return None
+    from telemetry.otlp_metrics import meter_provider
+
+    return meter_provider(_resource(service_name), registry)
+
+
 def setup(
     *,
     service_name: str | None = None,
@@ -201,5 +210,6 @@ def setup(
             recorder=recorder,
             tracer_provider=_tracer_provider(name, tracer_provider),
             logger_provider=_logger_provider(name),
+            meter_provider=_meter_provider(name, instruments.registry),
         )
         return _current

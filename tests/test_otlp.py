@@ -1,0 +1,106 @@
+"""OTLP export: traces, logs and metrics reach a collector when the environment says so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from prometheus_client import CollectorRegistry
+
+from telemetry.events import RetryExhausted, RetryScheduled
+from telemetry.metrics import Instruments
+from telemetry.otlp_metrics import bridge
+from telemetry.recorder import Recorder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bridge_exports_counter_values_with_otel_names() -> None:
+    """Counted values appear as OTel metrics with catalog names and OTel attribute names."""
+    registry = CollectorRegistry()
+    recorder = Recorder(Instruments(registry))
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    bridge(provider.get_meter("test"), registry)
+    for _ in range(3):
+        recorder.record(RetryScheduled(retry_name="s3", attempt=1, delay=0.1, caused_by=TimeoutError()))
+    recorder.record(RetryExhausted(retry_name="s3", attempts=3))
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: [(dict(p.attributes or {}), p.value) for p in metric.data.data_points]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    assert points["resilience.retry.scheduled"] == [({"retry.name": "s3", "error.type": "TimeoutError"}, 3.0)]
+    assert points["resilience.retry.calls"] == [({"retry.name": "s3", "outcome": "exhausted"}, 1.0)]
+    assert points["resilience.telemetry.info"] == [({"version": "0.1.0"}, 1.0)]
+    provider.shutdown()
+
+
+class _Sink(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", 0))
+        self.rfile.read(length)
+        _Sink.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+def test_environment_turns_on_otlp_for_all_three_signals() -> None:
+    """With OTEL_EXPORTER_OTLP_ENDPOINT set, setup() exports traces, logs and metrics there."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    script = """
+import logging
+import telemetry
+from opentelemetry import trace
+from telemetry.events import RetryScheduled
+t = telemetry.setup(service_name="orders")
+with trace.get_tracer("x").start_as_current_span("op"):
+    telemetry.record(RetryScheduled(retry_name="db", attempt=1, delay=0.1))
+    logging.getLogger("app").warning("hello")
+t.shutdown()
+"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+        "OTEL_METRIC_EXPORT_INTERVAL": "100",
+    }
+    try:
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert set(_Sink.paths) == {"/v1/traces", "/v1/logs", "/v1/metrics"}
+
+
+def test_no_endpoint_exports_nothing() -> None:
+    """Without OTLP variables, nothing is exported and no exporter is created."""
+    script = """
+import telemetry
+t = telemetry.setup(service_name="orders")
+print(t.logger_provider, t.meter_provider, len(t.tracer_provider._active_span_processor._span_processors))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["None", "None", "0"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from telemetry import catalog
 from telemetry.catalog import Kind, MetricSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
     from prometheus_client import CollectorRegistry
 

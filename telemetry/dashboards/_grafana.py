@@ -303,8 +303,8 @@ def _variables(g: Any, board: Board) -> list[dict[str, Any]]:
     ]
     scope: list[str] = []
     for variable in board.variables:
-        matchers = ", ".join(scope)
-        query = f"label_values({variable.metric}{{{matchers}}}, {variable.label})"
+        selector = f"{variable.metric}{{{', '.join(scope)}}}" if scope else variable.metric
+        query = f"label_values({selector}, {variable.label})"
         built = _plain(
             g.Template(
                 name=variable.name,

@@ -125,7 +125,7 @@ def test_variables_links_and_annotations(models) -> None:
         assert list(variables)[:5] == ["datasource", "loki", "tempo", "service", "instance"], uid
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["current"]["value"] == "prometheus"
-        assert variables["service"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}{{}}, service)"
+        assert variables["service"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, service)"
         assert variables["instance"]["query"] == (
             f'label_values({catalog.TELEMETRY_INFO.prom}{{service=~"$service"}}, instance)'
         )

@@ -14,6 +14,7 @@ __all__ = ["GENERATORS", "check", "generate_all", "write"]
 # name -> module with ``generate() -> dict[Path, str]`` (paths relative to the repo root)
 GENERATORS: Final = {
     "metric-table": "telemetry.metric_table",
+    "dashboards": "telemetry.dashboards",
 }
 
 

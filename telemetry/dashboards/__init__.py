@@ -1,0 +1,57 @@
+"""Grafana dashboards generated from the metric catalog (``make generate`` writes ``dashboards/``).
+
+Usage::
+
+    from telemetry import dashboards
+
+    files = dashboards.generate()  # {Path("dashboards/overview.json"): "<json>", ...}
+    exprs = dashboards.expressions()  # every PromQL expression of every panel
+
+The descriptions live in :mod:`telemetry.dashboards.boards`; :mod:`telemetry.dashboards._grafana`
+renders them through grafanalib into clean JSON for Grafana 10 to 12. Rendering needs the
+``dashboards`` extra (grafanalib); reading expressions does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from telemetry.dashboards._grafana import Board, render
+from telemetry.dashboards.boards import BOARDS
+
+__all__ = ["DIRECTORY", "boards", "dashboards", "expressions", "generate"]
+
+DIRECTORY: Final = Path("dashboards")
+_PREFIX: Final = "rt-"
+
+
+def boards() -> list[Board]:
+    """The six dashboard descriptions, in navigation order."""
+    return [build() for build in BOARDS]
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Each dashboard's JSON model, keyed by its fixed uid."""
+    return {board.uid: render(board) for board in boards()}
+
+
+def expressions() -> list[str]:
+    """Every PromQL expression of every panel, once each, in dashboard order."""
+    seen: dict[str, None] = {}
+    for board in boards():
+        for row in board.rows:
+            for panel in row.panels:
+                for query in panel.queries:
+                    seen.setdefault(query.expr, None)
+    return list(seen)
+
+
+def generate() -> dict[Path, str]:
+    """``dashboards/<name>.json`` for every dashboard (the uid without its ``rt-`` prefix)."""
+    return {
+        DIRECTORY / f"{uid.removeprefix(_PREFIX)}.json": json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+        for uid, model in dashboards().items()
+    }

@@ -16,10 +16,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def free_port() -> int:
@@ -103,7 +106,7 @@ class Stack:
         self.alertmanager_port = free_port()
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def __enter__(self) -> Stack:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -192,7 +195,7 @@ class Stack:
                     msg = f"{name} exited with {process.returncode}:\n{log[-2000:]}"
                     raise RuntimeError(msg)
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+                with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -203,13 +206,13 @@ class Stack:
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant PromQL query; the ``result`` vector."""
         url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=5) as response:
             body = json.loads(response.read())
         return list(body["data"]["result"])
 
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts Prometheus currently has pending or firing."""
-        with urllib.request.urlopen(f"{self.prometheus_url}/api/v1/alerts", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.prometheus_url}/api/v1/alerts", timeout=5) as response:
             return list(json.loads(response.read())["data"]["alerts"])
 
     def stop(self) -> None:
@@ -219,7 +222,7 @@ class Stack:
         for _name, process in reversed(self._processes):
             try:
                 process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # noqa: PERF203 - each process gets its own deadline
                 process.kill()
                 process.wait(timeout=5)
         self._processes.clear()

@@ -35,7 +35,7 @@ class Faults:
         return asdict(self)
 
     def s3_should_fail(self) -> bool:
-        return self.s3_failure_ratio > 0 and random.random() < self.s3_failure_ratio  # noqa: S311 - not crypto
+        return self.s3_failure_ratio > 0 and random.random() < self.s3_failure_ratio
 
 
 class PoolHostage:
@@ -54,7 +54,7 @@ class PoolHostage:
             try:
                 with engine.connect():
                     stop.wait()
-            except Exception:  # noqa: S110 - a hostage that cannot get a connection just ends
+            except Exception:
                 pass
 
         self._threads = [threading.Thread(target=hostage, daemon=True) for _ in range(count)]

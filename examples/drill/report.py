@@ -55,8 +55,10 @@ def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome]) -> P
     lines = [
         "# Incident drill report",
         "",
-        (f"Started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(timeline.started))}; "
-        f"{sum(o.ok for o in outcomes)} of {len(outcomes)} expected pages arrived and resolved."),
+        (
+            f"Started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(timeline.started))}; "
+            f"{sum(o.ok for o in outcomes)} of {len(outcomes)} expected pages arrived and resolved."
+        ),
         "",
         "## Pages",
         "",
@@ -81,8 +83,10 @@ def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome]) -> P
         if outcome.example:
             lines += [
                 "",
-                (f"Example failing request: `{outcome.example['request']}`, correlation ID "
-                f"`{outcome.example['correlation_id']}`, trace ID `{outcome.example.get('trace_id', '?')}`."),
+                (
+                    f"Example failing request: `{outcome.example['request']}`, correlation ID "
+                    f"`{outcome.example['correlation_id']}`, trace ID `{outcome.example.get('trace_id', '?')}`."
+                ),
                 "",
                 "```json",
                 *(json.dumps(entry, sort_keys=True) for entry in outcome.example.get("logs", [])[:6]),

@@ -429,7 +429,10 @@ OUTBOX_RELAY_HEARTBEAT: Final = MetricSpec(
     name="resilience.outbox.relay.last_heartbeat_timestamp",
     kind=Kind.GAUGE,
     unit="s",
-    description="Unix time of the relay's last completed poll; stale means the relay is stuck.",
+    description=(
+        "Unix time of the relay's last healthy poll (nothing to publish, or at least one row published); "
+        "stale means the relay is stuck or cannot reach the broker."
+    ),
     labels=(),
     source="outbox",
 )
@@ -497,6 +500,16 @@ DLQ_REDRIVES: Final = MetricSpec(
     labels=(QUEUE, Label("outcome", ("success", "failure"), "redrive outcome")),
     source="dlq",
 )
+DLQ_STATS_STALE: Final = MetricSpec(
+    name="resilience.dlq.stats_stale",
+    kind=Kind.GAUGE,
+    unit="{flag}",
+    description="1 when a dead-letter queue's depth and age are a cached reading (broker slow or down).",
+    labels=(QUEUE,),
+    source="dlq",
+    scrape_time=True,
+    exempt="a diagnostic of the collector itself; DLQ alerts read the cached depth and a failed read is logged",
+)
 CONSUMER_MESSAGES: Final = MetricSpec(
     name="resilience.consumer.messages",
     kind=Kind.COUNTER,
@@ -504,6 +517,16 @@ CONSUMER_MESSAGES: Final = MetricSpec(
     description="Messages a consumer handled, by outcome.",
     labels=(QUEUE, Label("outcome", ("success", "retry", "dead_lettered", "duplicate"), "handling outcome")),
     source="dlq",
+)
+CONSUMER_HEADERS: Final = ("traceparent", "correlation_id", "x-death", "x-delivery-count")
+CONSUMER_INVALID_HEADERS: Final = MetricSpec(
+    name="resilience.consumer.invalid_headers",
+    kind=Kind.COUNTER,
+    unit="{message}",
+    description="Messages whose trace, correlation or death headers were malformed and were ignored or replaced.",
+    labels=(QUEUE, Label("header", CONSUMER_HEADERS, "the malformed header")),
+    source="dlq",
+    exempt="diagnostic counter for producers sending malformed headers; read in the DLQ runbook",
 )
 
 # --- health checks and fallbacks -------------------------------------------------------------

@@ -7,11 +7,39 @@ an implementation detail that keeps each source's vocabulary in one small file.
 from __future__ import annotations
 
 from telemetry.events._base import Attributes, Event
+from telemetry.events.dlq import (
+    InvalidHeaderIgnored,
+    MessageDeadLettered,
+    MessageDuplicateSkipped,
+    MessageProcessed,
+    MessageRedriveFailed,
+    MessageRedriven,
+    MessageRetryScheduled,
+)
+from telemetry.events.outbox import (
+    OutboxEnqueued,
+    OutboxMessageAbandoned,
+    OutboxPolled,
+    OutboxPublished,
+    OutboxPublishFailed,
+)
 from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
 
 __all__ = [
     "Attributes",
     "Event",
+    "InvalidHeaderIgnored",
+    "MessageDeadLettered",
+    "MessageDuplicateSkipped",
+    "MessageProcessed",
+    "MessageRedriveFailed",
+    "MessageRedriven",
+    "MessageRetryScheduled",
+    "OutboxEnqueued",
+    "OutboxMessageAbandoned",
+    "OutboxPolled",
+    "OutboxPublishFailed",
+    "OutboxPublished",
     "RetryAbandoned",
     "RetryExhausted",
     "RetryScheduled",

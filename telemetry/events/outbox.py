@@ -1,0 +1,166 @@
+"""Outbox events: a message enqueued (after commit), published, failed, abandoned; a relay poll."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from opentelemetry.trace import StatusCode
+
+from telemetry import catalog
+from telemetry.events._base import Attributes, Event
+from telemetry.labels import error_type
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from telemetry.metrics import Instruments
+
+__all__ = ["OutboxEnqueued", "OutboxMessageAbandoned", "OutboxPolled", "OutboxPublishFailed", "OutboxPublished"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEnqueued(Event):
+    """A message written to the outbox became durable: its transaction committed."""
+
+    name: ClassVar[str] = "telemetry.outbox.enqueued"
+    level: ClassVar[int] = logging.DEBUG
+    destination: str
+    message_id: str
+
+    def to_metrics(self, m: Instruments) -> None:
+        m.inc(catalog.OUTBOX_ENQUEUED, m.admit(catalog.DESTINATION, self.destination))
+
+    def attributes(self) -> Attributes:
+        return {"messaging.destination.name": self.destination, "messaging.message.id": self.message_id}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPublished(Event):
+    """The relay published a row and the broker confirmed it; ``lag`` is creation -> confirm."""
+
+    name: ClassVar[str] = "telemetry.outbox.published"
+    level: ClassVar[int] = logging.DEBUG
+    destination: str
+    message_id: str
+    attempt: int
+    lag: float
+
+    def to_metrics(self, m: Instruments) -> None:
+        destination = m.admit(catalog.DESTINATION, self.destination)
+        m.inc(catalog.OUTBOX_DISPATCHED, destination, "published", "")
+        m.observe(catalog.OUTBOX_DELIVERY_LAG, self.lag, destination)
+
+    def attributes(self) -> Attributes:
+        return {
+            "messaging.destination.name": self.destination,
+            "messaging.message.id": self.message_id,
+            "outbox.attempt": self.attempt,
+            "outbox.delivery_lag_s": self.lag,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPublishFailed(Event):
+    """Publishing a row failed; the row stays pending and is tried again after ``retry_in`` s."""
+
+    name: ClassVar[str] = "telemetry.outbox.publish_failed"
+    level: ClassVar[int] = logging.WARNING
+    destination: str
+    message_id: str
+    attempt: int
+    retry_in: float
+    caused_by: BaseException | None = None
+
+    def to_metrics(self, m: Instruments) -> None:
+        m.inc(
+            catalog.OUTBOX_DISPATCHED,
+            m.admit(catalog.DESTINATION, self.destination),
+            "retry_scheduled",
+            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+        )
+
+    def attributes(self) -> Attributes:
+        return {
+            "messaging.destination.name": self.destination,
+            "messaging.message.id": self.message_id,
+            "outbox.attempt": self.attempt,
+            "outbox.retry_in_s": self.retry_in,
+            "error.type": error_type(self.caused_by),
+        }
+
+
+ABANDON_OUTCOMES: tuple[str, ...] = ("failed", "dead_lettered")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxMessageAbandoned(Event):
+    """The relay gave up on a row: ``failed`` (left in the table, status failed) or
+    ``dead_lettered`` (moved to a dead-letter destination)."""
+
+    name: ClassVar[str] = "telemetry.outbox.abandoned"
+    level: ClassVar[int] = logging.ERROR
+    destination: str
+    message_id: str
+    attempt: int
+    outcome: str = "failed"
+    caused_by: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in ABANDON_OUTCOMES:
+            msg = f"outcome must be one of {ABANDON_OUTCOMES}, got {self.outcome!r}"
+            raise ValueError(msg)
+
+    def to_metrics(self, m: Instruments) -> None:
+        m.inc(
+            catalog.OUTBOX_DISPATCHED,
+            m.admit(catalog.DESTINATION, self.destination),
+            self.outcome,
+            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+        )
+
+    def attributes(self) -> Attributes:
+        return {
+            "messaging.destination.name": self.destination,
+            "messaging.message.id": self.message_id,
+            "outbox.attempt": self.attempt,
+            "outbox.outcome": self.outcome,
+            "error.type": error_type(self.caused_by),
+        }
+
+    def to_span(self, span: Span) -> None:
+        attributes = self.attributes()
+        span.add_event(self.name, attributes)
+        span.set_attribute("error.type", attributes["error.type"])
+        span.set_status(StatusCode.ERROR, f"outbox message {self.outcome}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPolled(Event):
+    """One relay poll finished. A healthy poll (nothing to do, or something published) moves
+    the heartbeat to ``at``; a poll where every publication failed leaves it to go stale."""
+
+    name: ClassVar[str] = "telemetry.outbox.polled"
+    level: ClassVar[int] = logging.DEBUG
+    claimed: int
+    published: int
+    at: float
+
+    @property
+    def healthy(self) -> bool:
+        return self.claimed == 0 or self.published > 0
+
+    def to_metrics(self, m: Instruments) -> None:
+        if self.claimed:
+            m.observe(catalog.OUTBOX_BATCH_SIZE, self.claimed)
+        if self.healthy:
+            m.set(catalog.OUTBOX_RELAY_HEARTBEAT, self.at)
+
+    def attributes(self) -> Attributes:
+        return {"outbox.claimed": self.claimed, "outbox.published": self.published, "outbox.healthy": self.healthy}
+
+    def to_span(self, span: Span) -> None:
+        # Polls run every fraction of a second: only a poll that did work is worth a span event.
+        if self.claimed:
+            span.add_event(self.name, self.attributes())

@@ -39,15 +39,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from opentelemetry import propagate
-from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanKind
 
 from telemetry import catalog
 from telemetry.correlation import HEADER, bound, extract, is_valid
 from telemetry.labels import error_type
 from telemetry.metrics import family
 from telemetry.outbox._cache import CachedReading
-from telemetry.outbox.instrument import PRODUCER_HEADER, Publisher, links_from, tracer
+from telemetry.outbox.instrument import Publisher, links_from, mark_failed, messaging_span, stamp_producer
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
@@ -299,8 +298,7 @@ class _Consumer:
     async def _failed_with(self, message: Any, inbound: _Inbound, exc: Exception, span: Any) -> None:
         from telemetry.events.dlq import MessageDeadLettered, MessageRetryScheduled
 
-        span.set_attribute("error.type", error_type(exc))
-        span.set_status(StatusCode.ERROR, error_type(exc))
+        mark_failed(span, exc)
         if inbound.attempt < self.max_attempts and not isinstance(exc, self.non_retryable):
             self._failed(message)
             record(
@@ -348,13 +346,12 @@ class _Consumer:
             attributes["dlq.deaths"] = inbound.total_deaths
         with (
             bound(inbound.correlation_id) as cid,
-            tracer(self.tracer_provider).start_as_current_span(
+            messaging_span(
                 f"process {self.queue}",
                 kind=SpanKind.CONSUMER,
                 links=inbound.links,
                 attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
+                tracer_provider=self.tracer_provider,
             ) as span,
         ):
             span.set_attribute("messaging.message.conversation_id", cid)
@@ -613,10 +610,11 @@ async def redrive(
         message_id = message.message_id if isinstance(message.message_id, str) else None
         with (
             bound(cid) as bound_cid,
-            tracer(tracer_provider).start_as_current_span(
+            messaging_span(
                 f"publish {queue or dlq}",
                 kind=SpanKind.PRODUCER,
                 links=links_from(headers),
+                tracer_provider=tracer_provider,
                 attributes={
                     "messaging.system": "rabbitmq",
                     "messaging.destination.name": queue or dlq,
@@ -625,26 +623,20 @@ async def redrive(
                     "messaging.message.id": message_id or "",
                     "messaging.message.conversation_id": bound_cid,
                 },
-                record_exception=False,
-                set_status_on_exception=False,
             ) as span,
         ):
             out = {k: v for k, v in headers.items() if k not in _BROKER_HEADERS and not k.startswith(_BROKER_PREFIXES)}
             previous = out.get("x-redrive-count")
             out["x-redrive-count"] = (previous if isinstance(previous, int) else 0) + 1
             out[HEADER] = bound_cid
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
-            if "traceparent" in carrier:
-                out[PRODUCER_HEADER] = carrier["traceparent"]
+            stamp_producer(out)
             try:
                 if not queue:
                     msg = "no target: pass target= or redrive messages that carry x-death"
                     raise LookupError(msg)  # noqa: TRY301 - handled with the publish failures below
                 await publisher.publish(queue_destination(queue), message.body, out, message_id or "", bound_cid)
             except Exception as exc:
-                span.set_attribute("error.type", error_type(exc))
-                span.set_status(StatusCode.ERROR, error_type(exc))
+                mark_failed(span, exc)
                 failed += 1
                 record(MessageRedriveFailed(queue=dlq, target=queue, message_id=message_id, caused_by=exc))
                 await message.reject(requeue=True)

@@ -9,8 +9,9 @@ in-memory stand-in (:mod:`telemetry.outbox.memory`) plugs in as easily as Rabbit
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -23,7 +24,7 @@ from telemetry.labels import error_type
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Tracer
+    from opentelemetry.trace import Span, Tracer
 
 __all__ = [
     "PRODUCER_HEADER",
@@ -32,7 +33,10 @@ __all__ = [
     "Publisher",
     "exponential_backoff",
     "links_from",
+    "mark_failed",
+    "messaging_span",
     "publish_instrumented",
+    "stamp_producer",
     "tracer",
 ]
 
@@ -115,6 +119,38 @@ def links_from(headers: Mapping[str, Any] | None) -> list[Link]:
     return links
 
 
+@contextlib.contextmanager
+def messaging_span(
+    name: str, *, kind: SpanKind, links: list[Link], attributes: Mapping[str, Any], tracer_provider: Any = None
+) -> Iterator[Span]:
+    """A current span for a messaging operation. Exceptions are not recorded on it: broker
+    errors can quote URLs with credentials, so callers set only ``error.type`` (:func:`mark_failed`)."""
+    with tracer(tracer_provider).start_as_current_span(
+        name,
+        kind=kind,
+        links=links,
+        attributes=dict(attributes),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def mark_failed(span: Span, exc: BaseException) -> None:
+    """Error status and the bounded ``error.type`` on ``span``, never the message."""
+    span.set_attribute("error.type", error_type(exc))
+    span.set_status(StatusCode.ERROR, error_type(exc))
+
+
+def stamp_producer(headers: MutableMapping[str, Any]) -> None:
+    """Put the current (publish) span into :data:`PRODUCER_HEADER`; ``traceparent`` stays the
+    creation context."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if "traceparent" in carrier:
+        headers[PRODUCER_HEADER] = carrier["traceparent"]
+
+
 def _age(created_at: datetime) -> float:
     created = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=timezone.utc)
     return max(0.0, time.time() - created.timestamp())
@@ -153,27 +189,21 @@ async def publish_instrumented(
         attributes["messaging.message.conversation_id"] = correlation_id
     with (
         bound(correlation_id) as cid,
-        tracer(tracer_provider).start_as_current_span(
+        messaging_span(
             f"publish {message.destination}",
             kind=SpanKind.PRODUCER,
             links=links_from(message.headers),
             attributes=attributes,
-            # Broker errors can quote URLs with credentials: only error.type goes on the span.
-            record_exception=False,
-            set_status_on_exception=False,
+            tracer_provider=tracer_provider,
         ) as span,
     ):
         headers = dict(message.headers)
         headers[HEADER] = cid
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        if "traceparent" in carrier:
-            headers[PRODUCER_HEADER] = carrier["traceparent"]
+        stamp_producer(headers)
         try:
             await publisher.publish(message.destination, message.payload, headers, message.message_id, cid)
         except Exception as exc:
-            span.set_attribute("error.type", error_type(exc))
-            span.set_status(StatusCode.ERROR, error_type(exc))
+            mark_failed(span, exc)
             if attempt >= max_attempts:
                 record(
                     OutboxMessageAbandoned(

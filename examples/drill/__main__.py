@@ -1,0 +1,236 @@
+"""``make demo``: an incident drill against the reference service.
+
+It starts the service, a real Prometheus (the generated rules, with the drill's compressed
+``for:`` durations and windows) and a real Alertmanager (the generated routing, receivers
+pointed at a local webhook that plays the pager), drives traffic, injects one fault at a time
+and prints the timeline: fault injected -> metric moved -> alert pending -> page received ->
+fault removed -> resolved. For each page it shows an example failing request with its
+correlation ID, trace ID and log lines. The report lands in ``demo-report/`` (or ``--out``);
+the exit status is non-zero if an expected page did not arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from examples.drill.report import Outcome, Timeline, write_report
+from examples.drill.service import Service, Traffic
+from examples.drill.stack import Stack, tools_available
+from telemetry import catalog
+from telemetry.rules import RulesConfig, render
+
+
+@dataclass
+class Scenario:
+    """One fault, the page it must cause, and the metric that shows it first."""
+
+    name: str
+    alertname: str
+    fault: dict[str, Any]
+    clear: dict[str, Any]
+    signal: str  # PromQL that becomes non-empty when the metric moved
+    path_part: str  # which requests fail, for the example request
+    traffic: Callable[[Service], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def scenarios() -> list[Scenario]:
+    return [
+        Scenario(
+            name="breaker-open",
+            alertname="CircuitBreakerOpen",
+            fault={"breaker_open": True},
+            clear={"breaker_open": False},
+            signal=f'{catalog.CIRCUIT_STATE.prom}{{state="open"}} == 1',
+            path_part="/receipt",
+        ),
+        Scenario(
+            name="pool-exhaustion",
+            alertname="DatabasePoolTimeouts",
+            fault={"pool_holders": 7},
+            clear={"pool_holders": 0},
+            signal=f"increase({catalog.DB_CLIENT_CONNECTION_TIMEOUTS.prom}[30s]) > 0",
+            path_part="/orders",
+        ),
+        Scenario(
+            name="s3-failures",
+            alertname="DependencyFailureRatioHigh",
+            fault={"s3_failure_ratio": 0.8},
+            clear={"s3_failure_ratio": 0.0},
+            signal=f'increase({catalog.DEPENDENCY_OPERATIONS.prom}{{outcome="server_error"}}[30s]) > 0',
+            path_part="/receipt",
+        ),
+        Scenario(
+            name="dlq-inflow",
+            alertname="DeadLetterInflow",
+            fault={"consumer_fail": True},
+            clear={"consumer_fail": False},
+            signal=f"increase({catalog.DLQ_DEAD_LETTERED.prom}[30s]) > 0",
+            path_part="",
+        ),
+    ]
+
+
+def drill_config(pager_port: int, *, scale: float) -> RulesConfig:
+    """The committed thresholds with time compressed: seconds instead of minutes."""
+
+    def d(seconds: float) -> str:
+        return f"{max(1, round(seconds * scale))}s"
+
+    pager = f"http://127.0.0.1:{pager_port}"
+    return RulesConfig(
+        scrape_interval="1s",
+        rate_window=d(20),
+        breaker_not_closed_for=d(20),
+        breaker_pending=d(5),
+        pool_timeouts_window=d(20),
+        pool_timeouts_for=d(3),
+        dependency_failure_for=d(10),
+        dlq_inflow_window=d(20),
+        dlq_inflow_for=d(3),
+        group_wait="1s",
+        group_interval="2s",
+        repeat_interval="1h",
+        pager_url=f"{pager}/pager",
+        ticket_url=f"{pager}/ticket",
+        deadman_url=f"{pager}/deadman",
+    )
+
+
+def _example(service: Service, traffic: Traffic, scenario: Scenario, start: float, end: float) -> dict[str, Any]:
+    failures = traffic.failures_between(start, end, scenario.path_part)
+    for request in reversed(failures):
+        logs = service.log_lines(request.correlation_id)
+        if logs:
+            trace_id = next((line["trace_id"] for line in logs if "trace_id" in line), None)
+            return {
+                "request": f"{request.method} {request.path} -> {request.status}",
+                "correlation_id": request.correlation_id,
+                "trace_id": trace_id,
+                "logs": logs,
+            }
+    # The consumer's failures happen off the request path: show its dead-letter log line.
+    for line in reversed(service.log_path.read_text(errors="replace").splitlines()):
+        if '"telemetry.dlq.dead_lettered"' in line or '"telemetry.consumer.retry_scheduled"' in line:
+            entry = yaml.safe_load(line)
+            return {
+                "request": "order.created message (consumer)",
+                "correlation_id": entry.get("correlation_id"),
+                "trace_id": entry.get("trace_id"),
+                "logs": [entry],
+            }
+    return {}
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return None
+
+
+def run_scenario(stack: Stack, service: Service, traffic: Traffic, scenario: Scenario, timeline: Timeline, timeout: float) -> Outcome:
+    outcome = Outcome(scenario.name, scenario.alertname, scenario.fault)
+    started = time.time()
+    service.set_faults(**scenario.fault)
+    timeline.say(scenario.name, f"fault injected: {scenario.fault}")
+    if _wait(lambda: stack.query(scenario.signal), timeout):
+        timeline.say(scenario.name, f"metric moved: {scenario.signal}")
+
+    def state(wanted: str) -> bool:
+        return any(a["labels"].get("alertname") == scenario.alertname and a["state"] == wanted for a in stack.alerts())
+
+    if _wait(lambda: state("pending") or state("firing"), timeout):
+        timeline.say(scenario.name, f"alert pending: {scenario.alertname}")
+    outcome.page = _wait(lambda: stack.pager.find(scenario.alertname), timeout)
+    if outcome.page is not None:
+        summary = outcome.page.annotations.get("summary", "")
+        timeline.say(scenario.name, f"page received ({outcome.page.receiver}): {summary}")
+        timeline.say(scenario.name, f"runbook: {outcome.page.annotations.get('runbook_url', '')}")
+    else:
+        timeline.say(scenario.name, f"NO PAGE for {scenario.alertname} within {timeout:.0f}s")
+    outcome.example = _example(service, traffic, scenario, started, time.time())
+    if outcome.example:
+        timeline.say(
+            scenario.name,
+            f"example: {outcome.example['request']} correlation_id={outcome.example['correlation_id']} "
+            f"trace_id={outcome.example['trace_id']} ({len(outcome.example['logs'])} log lines)",
+        )
+    service.set_faults(**scenario.clear)
+    timeline.say(scenario.name, "fault removed")
+    outcome.resolved = _wait(lambda: stack.pager.find(scenario.alertname, "resolved"), timeout * 2)
+    timeline.say(scenario.name, "resolved" if outcome.resolved else f"NOT RESOLVED within {timeout * 2:.0f}s")
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.drill", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("demo-report"), help="report folder")
+    parser.add_argument("--scale", type=float, default=1.0, help="time scale of for:/windows (1.0 = drill speed)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each page")
+    parser.add_argument("--only", action="append", help="run only these scenarios")
+    args = parser.parse_args(argv)
+    if not tools_available():
+        print("prometheus/alertmanager not installed (scripts/install-tools.sh installs them); cannot run the drill")
+        return 2
+    chosen = [s for s in scenarios() if not args.only or s.name in args.only]
+    workdir = Path(tempfile.mkdtemp(prefix="drill-"))
+    timeline = Timeline()
+    outcomes: list[Outcome] = []
+    service = Service(workdir)
+    with Stack(workdir / "stack") as stack:
+        stack.pager.start()
+        config = drill_config(stack.pager.port, scale=args.scale)
+        files = render(config)
+        rules_dir = workdir / "rules"
+        rule_files = []
+        for relative, content in files.items():
+            if relative.name.endswith(".rules.yml"):
+                target = rules_dir / relative.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content, encoding="utf-8")
+                rule_files.append(target)
+        alertmanager = next(content for relative, content in files.items() if relative.name == "alertmanager.yml")
+        stack.start_alertmanager(yaml.safe_load(alertmanager))
+        timeline.say("stack", f"alertmanager up at {stack.alertmanager_url}")
+        try:
+            service.start()
+            timeline.say("service", f"orders service up at {service.url}")
+            stack.start_prometheus(targets=[f"127.0.0.1:{service.port}"], rule_files=rule_files, service="orders")
+            timeline.say("stack", f"prometheus up at {stack.prometheus_url} with {len(rule_files)} rule files")
+            traffic = Traffic(service)
+            traffic.start()
+            time.sleep(5)
+            timeline.say("traffic", f"{len(traffic.requests)} requests sent, steady state")
+            for scenario in chosen:
+                outcomes.append(run_scenario(stack, service, traffic, scenario, timeline, args.timeout))
+            traffic.stop()
+        finally:
+            service.stop()
+    folder = args.out.resolve()
+    report = write_report(folder, timeline, outcomes)
+    shutil.copy(service.log_path, folder / "service.log")
+    missing = [o.alertname for o in outcomes if not o.ok]
+    print(f"\nreport: {report}")
+    if missing:
+        print(f"expected pages missing or unresolved: {', '.join(missing)}")
+        return 1
+    print(f"all {len(outcomes)} expected pages arrived and resolved")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""The order service: FastAPI + SQLAlchemy + outbox + broker + S3, instrumented the way a user
+would instrument it (only the package's public API)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+import telemetry
+from examples.orders.broker import Broker, make_broker
+from examples.orders.faults import Faults, PoolHostage
+from examples.orders.settings import Settings
+from examples.orders.storage import Storage
+from telemetry.health import HealthRegistry, fallback_used, health_router, set_degraded, sqlalchemy_check
+from telemetry.integrations.sqlalchemy import instrument_engine
+from telemetry.integrations.tenacity import instrument_retrying
+from telemetry.outbox import OutboxRelay, enqueue, outbox_table, watch_outbox
+
+log = structlog.get_logger("orders")
+ORDER_CREATED = "orders.created"
+
+metadata = sa.MetaData()
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("item", sa.String(100), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("receipt_key", sa.String(200)),
+)
+outbox = outbox_table(metadata)
+
+
+class NewOrder(BaseModel):
+    item: str
+    quantity: int
+
+
+class Receipt(BaseModel):
+    text: str
+
+
+class FaultChanges(BaseModel):
+    s3_failure_ratio: float | None = None
+    db_delay: float | None = None
+    pool_holders: int | None = None
+    broker_down: bool | None = None
+    consumer_fail: bool | None = None
+    breaker_open: bool | None = None
+
+
+def _async_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("+asyncpg", "+psycopg").replace("+aiosqlite", "")
+
+
+class Orders:
+    """The service's moving parts, created in the lifespan and torn down after it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.faults = Faults()
+        self.hostage = PoolHostage()
+        url = settings.database_url or settings.sqlite_default()
+        self.sync_url = _sync_url(url)
+        self.engine: AsyncEngine = create_async_engine(
+            _async_url(url),
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout,
+            pool_pre_ping=True,
+        )
+        instrument_engine(self.engine, pool_name="orders")
+        self.storage = Storage(settings, self.faults)
+        self.broker: Broker = make_broker(settings, self.faults)
+        self.health = HealthRegistry(timeout=1.0)
+        self.health.add("database", sqlalchemy_check(self.engine))
+        self.health.add("s3", self.storage.check, critical=False)
+        self.health.add("broker", self.broker.check, critical=False)
+        # The seeds' practice: retry connection errors only, exponential backoff, 3 attempts.
+        self.read_retry = instrument_retrying(
+            AsyncRetrying(
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=0.05, max=0.5),
+                retry=retry_if_exception_type((OperationalError, DisconnectionError)),
+                reraise=True,
+            ),
+            name="orders_db_read",
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        await self.broker.start(self.handle_order_created)
+        self.storage.start()
+        watch_outbox(self.sync_url)
+        relay = OutboxRelay(
+            self.engine, outbox, self.broker.publisher, poll_interval=self.settings.relay_interval, max_attempts=50
+        )
+        self._tasks = [asyncio.create_task(relay.run(self._stop)), asyncio.create_task(self.broker.consume(self._stop))]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self.hostage.release()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.broker.stop()
+        self.storage.stop()
+        await self.engine.dispose()
+
+    async def handle_order_created(self, message: Any) -> None:
+        """The consumer's business logic: fails on purpose when the drill says so."""
+        if self.faults.consumer_fail:
+            msg = "order.created handler failed (injected)"
+            raise RuntimeError(msg)
+        log.info("order.created.processed", message_id=getattr(message, "message_id", None))
+
+    async def create(self, order: NewOrder) -> int:
+        async with AsyncSession(self.engine) as session, session.begin():
+            if self.faults.db_delay:
+                await asyncio.sleep(self.faults.db_delay)
+            result = await session.execute(orders.insert().values(item=order.item, quantity=order.quantity))
+            order_id = int(result.inserted_primary_key[0])
+            await enqueue(session, outbox, destination=ORDER_CREATED, payload={"id": order_id, "item": order.item})
+        return order_id
+
+    async def read(self, order_id: int) -> dict[str, Any] | None:
+        async for attempt in self.read_retry:
+            with attempt:
+                async with self.engine.connect() as conn:
+                    if self.faults.db_delay:
+                        await asyncio.sleep(self.faults.db_delay)
+                    row = (await conn.execute(sa.select(orders).where(orders.c.id == order_id))).first()
+        return dict(row._mapping) if row else None
+
+    async def attach_receipt(self, order_id: int, receipt: Receipt) -> dict[str, Any]:
+        key = f"receipts/{order_id}/{uuid.uuid4().hex}.txt"
+        outcome = await self.storage.put(key, receipt.text.encode())
+        if outcome == "rejected":
+            fallback_used("receipt_upload", "breaker_open")
+            set_degraded("receipts", True, reason="s3 breaker open")
+            raise HTTPException(status_code=503, detail="receipt storage unavailable, try later")
+        set_degraded("receipts", False)
+        if outcome != "stored":
+            raise HTTPException(status_code=502, detail="receipt storage failed")
+        async with self.engine.begin() as conn:
+            await conn.execute(orders.update().where(orders.c.id == order_id).values(receipt_key=key))
+        return {"id": order_id, "receipt": key}
+
+    def apply_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self.faults.update(changes)
+        if "pool_holders" in changes:
+            self.hostage.release()
+            if self.faults.pool_holders:
+                self.hostage.hold(self.engine.sync_engine, self.faults.pool_holders)
+        if "breaker_open" in changes:
+            self.storage.force_breaker(open_=self.faults.breaker_open)
+        logging.getLogger("orders.faults").warning("faults changed: %s", changes)
+        return self.faults.as_dict()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # Set up first: the pool, breaker and health instrumentation record into it.
+    telemetry.setup(service_name="orders")
+    orders_service = Orders(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await orders_service.start()
+        try:
+            yield
+        finally:
+            await orders_service.stop()
+
+    app = FastAPI(title="orders (reference service)", lifespan=lifespan)
+    app.state.orders = orders_service
+
+    def service() -> Orders:
+        return orders_service
+
+    @app.post("/orders", status_code=201)
+    async def create_order(order: NewOrder) -> dict[str, int]:
+        return {"id": await service().create(order)}
+
+    @app.get("/orders/{order_id}")
+    async def read_order(order_id: int) -> dict[str, Any]:
+        found = await service().read(order_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail="order not found")
+        return found
+
+    @app.put("/orders/{order_id}/receipt")
+    async def put_receipt(order_id: int, receipt: Receipt) -> dict[str, Any]:
+        return await service().attach_receipt(order_id, receipt)
+
+    if settings.faults_enabled:
+
+        @app.get("/admin/faults")
+        async def get_faults() -> dict[str, Any]:
+            return service().faults.as_dict()
+
+        @app.post("/admin/faults")
+        async def set_faults(changes: FaultChanges) -> dict[str, Any]:
+            return service().apply_faults(changes.model_dump(exclude_none=True))
+
+    app.include_router(health_router(orders_service.health))
+    telemetry.instrument(app)
+    return app

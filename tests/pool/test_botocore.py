@@ -242,3 +242,18 @@ def test_a_raising_sink_changes_no_result_and_no_error(fault_proxy: FaultProxy) 
     with capture(extra_sinks=[raising]) as cap:
         round_trip(client, bucket, "k")
         assert cap.sample("resilience_telemetry_sink_errors_total", sink="metrics") == 4.0
+
+
+def test_concurrent_calls_on_one_client_are_each_counted(fault_proxy: FaultProxy) -> None:
+    """Eight threads sharing one instrumented client: every call is counted once, with its own duration."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = s3_client(fault_proxy.url)
+    instrument_client(client)
+    with capture() as cap, ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: client.list_buckets()["ResponseMetadata"]["HTTPStatusCode"], range(40)))
+        assert results == [200] * 40
+        assert ops(cap, "ListBuckets", "success") == 40.0
+        assert (
+            cap.sample("resilience_dependency_duration_seconds_count", dependency="s3", operation="ListBuckets") == 40.0
+        )

@@ -368,3 +368,23 @@ async def test_async_engine_times_out_and_counts_like_a_sync_one(tmp_path: Any) 
         assert histogram_count(cap, "use_time") == 1.0
         uninstrument_engine(engine)
         await engine.dispose()
+
+
+async def test_an_async_connection_left_to_the_garbage_collector_counts_as_a_leak(tmp_path: Any) -> None:
+    """On an AsyncEngine SQLAlchemy terminates a garbage-collected connection (and warns); it is counted as a leak."""
+    pytest.importorskip("aiosqlite")
+    from sqlalchemy.exc import SAWarning
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    with capture() as cap:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.db'}", pool_size=2, max_overflow=0)
+        instrument_engine(engine, pool_name=NAME)
+        leaked = await engine.connect()
+        await leaked.execute(text("SELECT 1"))
+        del leaked
+        with pytest.warns(SAWarning, match="garbage collector is trying to clean up"):
+            gc.collect()
+        assert count(cap, "resilience_db_pool_gc_returned_total", NAME) == 1.0
+        assert pool_view(cap, NAME)["used"] == 0.0
+        uninstrument_engine(engine)
+        await engine.dispose()

@@ -28,9 +28,11 @@ __all__ = [
 ]
 
 
-def instrument(app: Any = None, **setup_options: Any) -> Telemetry:
+def instrument(app: Any = None, *, engine: Any = None, **setup_options: Any) -> Telemetry:
     """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
 
+    ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry,
+    see :func:`telemetry.integrations.sqlalchemy.instrument_engine`.
     Calling it again, with the same or another app, never registers anything twice.
     """
     result = setup(**setup_options)
@@ -38,4 +40,8 @@ def instrument(app: Any = None, **setup_options: Any) -> Telemetry:
         from telemetry.integrations.fastapi import instrument_app
 
         instrument_app(app, result)
+    if engine is not None:
+        from telemetry.integrations.sqlalchemy import instrument_engine
+
+        instrument_engine(engine)
     return result

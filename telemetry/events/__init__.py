@@ -7,6 +7,7 @@ an implementation detail that keeps each source's vocabulary in one small file.
 from __future__ import annotations
 
 from telemetry.events._base import Attributes, Event
+from telemetry.events.dependency import DependencyCallFailed, DependencyCallSucceeded
 from telemetry.events.dlq import (
     InvalidHeaderIgnored,
     MessageDeadLettered,
@@ -23,10 +24,18 @@ from telemetry.events.outbox import (
     OutboxPublished,
     OutboxPublishFailed,
 )
+from telemetry.events.pool import (
+    PoolConnectionGarbageCollected,
+    PoolConnectionInvalidated,
+    PoolExhausted,
+    PoolTimedOut,
+)
 from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
 
 __all__ = [
     "Attributes",
+    "DependencyCallFailed",
+    "DependencyCallSucceeded",
     "Event",
     "InvalidHeaderIgnored",
     "MessageDeadLettered",
@@ -40,6 +49,10 @@ __all__ = [
     "OutboxPolled",
     "OutboxPublishFailed",
     "OutboxPublished",
+    "PoolConnectionGarbageCollected",
+    "PoolConnectionInvalidated",
+    "PoolExhausted",
+    "PoolTimedOut",
     "RetryAbandoned",
     "RetryExhausted",
     "RetryScheduled",

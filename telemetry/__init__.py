@@ -14,16 +14,26 @@ from __future__ import annotations
 from typing import Any
 
 from telemetry.bootstrap import Telemetry, setup
+from telemetry.breaker import Breaker, breaker, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
 from telemetry.correlation import get_correlation_id
+from telemetry.health import fallback_used, set_degraded
 from telemetry.logging import configure_logging
 from telemetry.recorder import record
 
 __all__ = [
+    "Breaker",
     "Telemetry",
+    "breaker",
     "configure_logging",
+    "fallback_used",
     "get_correlation_id",
     "instrument",
     "record",
+    "retry_abandoned",
+    "retry_exhausted",
+    "retry_scheduled",
+    "retry_succeeded",
+    "set_degraded",
     "setup",
 ]
 

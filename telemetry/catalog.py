@@ -530,6 +530,7 @@ CONSUMER_INVALID_HEADERS: Final = MetricSpec(
 )
 
 # --- health checks and fallbacks -------------------------------------------------------------
+FALLBACK_REASON: Final = Label("reason", None, "why the fallback was used, e.g. `circuit_open`, `timeout` (bounded)")
 HEALTH_CHECKS: Final = MetricSpec(
     name="resilience.health.checks",
     kind=Kind.COUNTER,
@@ -552,7 +553,7 @@ FALLBACK_ACTIVATIONS: Final = MetricSpec(
     kind=Kind.COUNTER,
     unit="{activation}",
     description="Times a fallback answered instead of the primary path.",
-    labels=(OPERATION, Label("reason", None, "why the fallback was used (bounded)")),
+    labels=(OPERATION, FALLBACK_REASON),
     source="fallback",
 )
 DEGRADED: Final = MetricSpec(

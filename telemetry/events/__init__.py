@@ -7,6 +7,14 @@ an implementation detail that keeps each source's vocabulary in one small file.
 from __future__ import annotations
 
 from telemetry.events._base import Attributes, Event
+from telemetry.events.breaker import (
+    CircuitCallFailed,
+    CircuitCallRejected,
+    CircuitClosed,
+    CircuitHalfOpened,
+    CircuitOpened,
+    CircuitStateChanged,
+)
 from telemetry.events.dependency import DependencyCallFailed, DependencyCallSucceeded
 from telemetry.events.dlq import (
     InvalidHeaderIgnored,
@@ -16,6 +24,13 @@ from telemetry.events.dlq import (
     MessageRedriveFailed,
     MessageRedriven,
     MessageRetryScheduled,
+)
+from telemetry.events.health import (
+    DegradedModeEntered,
+    DegradedModeExited,
+    FallbackUsed,
+    HealthCheckFailed,
+    HealthCheckPassed,
 )
 from telemetry.events.outbox import (
     OutboxEnqueued,
@@ -34,9 +49,20 @@ from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetrySchedule
 
 __all__ = [
     "Attributes",
+    "CircuitCallFailed",
+    "CircuitCallRejected",
+    "CircuitClosed",
+    "CircuitHalfOpened",
+    "CircuitOpened",
+    "CircuitStateChanged",
+    "DegradedModeEntered",
+    "DegradedModeExited",
     "DependencyCallFailed",
     "DependencyCallSucceeded",
     "Event",
+    "FallbackUsed",
+    "HealthCheckFailed",
+    "HealthCheckPassed",
     "InvalidHeaderIgnored",
     "MessageDeadLettered",
     "MessageDuplicateSkipped",

@@ -60,10 +60,15 @@ def _finished(m: Instruments, retry_name: str, outcome: str, attempts: int, wait
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrySucceeded(Event):
-    """The retried call returned, on its first attempt or after retries."""
+    """The retried call returned, on its first attempt or after retries.
+
+    Integrations and :func:`telemetry.retry_succeeded` record first-attempt successes on
+    pre-bound counters instead (no span event, no log line: they are the common case), so
+    this event, when recorded, is nearly always a recovery worth an INFO line.
+    """
 
     name: ClassVar[str] = "telemetry.retry.succeeded"
-    level: ClassVar[int] = logging.DEBUG
+    level: ClassVar[int] = logging.INFO
     retry_name: str
     attempts: int
     waited: float = 0.0

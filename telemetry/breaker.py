@@ -1,0 +1,315 @@
+"""Home-grown breakers and retries report in one line each; and the one breaker-state collector.
+
+Usage::
+
+    import telemetry
+
+    payments = telemetry.breaker("payments")   # every state series exists from here on
+    payments.state_changed("closed", "open")    # in your breaker's transition code
+    payments.rejected()                         # when it refuses a call
+    payments.succeeded()                        # or payments.failed(exc)
+
+    telemetry.retry_scheduled("payments", attempt=1, delay=0.2, error=exc)
+    telemetry.retry_succeeded("payments", attempts=2, waited=0.2)
+    telemetry.retry_exhausted("payments", attempts=3, waited=0.6, error=exc)
+
+A :class:`Breaker` handle is the single place where a breaker's state lives for telemetry,
+whoever drives it: the pybreaker and purgatory integrations use the same handles. The
+one-hot ``resilience_circuit_state`` gauge and the cumulative
+``resilience_circuit_time_in_state_seconds_total`` counter are produced at scrape time by
+:class:`BreakerCollector` from the state the handles hold in memory, so a scrape never
+touches a breaker's storage (Redis) and an open state shorter than a scrape interval still
+shows as open time. Every method here is safe to call from any thread or task and never
+raises into the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+
+from telemetry import catalog
+from telemetry.events.breaker import CircuitCallFailed, CircuitCallRejected, state_changed_event
+from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
+from telemetry.labels import OTHER, clean
+from telemetry.metrics import family
+from telemetry.recorder import get_recorder, record
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from telemetry.metrics import Instruments
+
+__all__ = [
+    "STATES",
+    "Breaker",
+    "BreakerCollector",
+    "breaker",
+    "normalize_state",
+    "retry_abandoned",
+    "retry_exhausted",
+    "retry_scheduled",
+    "retry_succeeded",
+]
+
+STATES: Final = catalog.BREAKER_STATES
+_ALIASES: Final = {"opened": "open", "half_opened": "half_open", "halfopen": "half_open"}
+_log = logging.getLogger("telemetry")
+_warned: set[str] = set()
+
+
+def _contained(what: str) -> None:
+    """Called from an ``except`` block: count the failure, tell stdlib logging once per kind."""
+    try:
+        get_recorder().instruments.inc(catalog.TELEMETRY_SINK_ERRORS, "metrics")
+        if what not in _warned:
+            _warned.add(what)
+            _log.warning("telemetry could not record %s; further failures are only counted", what, exc_info=True)
+    except Exception:  # noqa: S110 - the last line of defence must not raise either
+        pass
+
+
+def normalize_state(state: object) -> str | None:
+    """``closed``/``open``/``half_open`` from a library's spelling, or ``None`` if unknown.
+
+    Accepts strings (``"half-open"``, ``"opened"``, ``"HALF_OPEN"``), enum members and state
+    objects with a ``name`` (pybreaker).
+    """
+    raw = state if isinstance(state, str) else getattr(state, "name", state)
+    text = str(raw).strip().lower().replace("-", "_").replace(" ", "_")
+    text = _ALIASES.get(text, text)
+    return text if text in STATES else None
+
+
+class Breaker:
+    """Telemetry for one circuit breaker, by name. Get it with :func:`breaker`.
+
+    The handle tracks the state it was last told about and the time spent in each state.
+    Transitions, failures and rejections are recorded as events (metric, span, log);
+    successes, the hot path, only increment a pre-bound counter and tag a recording span.
+    """
+
+    __slots__ = ("_bound", "_lock", "_since", "_spent", "_state", "label", "name")
+
+    def __init__(self, name: str, state: object = "closed") -> None:
+        self.name = name
+        self.label = clean(name)
+        self._lock = threading.Lock()
+        self._state = normalize_state(state) or "closed"
+        self._since = time.monotonic()
+        self._spent = dict.fromkeys(STATES, 0.0)
+        self._bound: tuple[Instruments, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Breaker {self.name!r} {self._state}>"
+
+    @property
+    def state(self) -> str:
+        """The state last reported: ``closed``, ``open`` or ``half_open``."""
+        return self._state
+
+    def time_in_state(self) -> dict[str, float]:
+        """Seconds spent in each state since the handle was created, the current stay included."""
+        return self._snapshot()[1]
+
+    def _snapshot(self) -> tuple[str, dict[str, float]]:
+        with self._lock:
+            spent = dict(self._spent)
+            spent[self._state] += time.monotonic() - self._since
+            return self._state, spent
+
+    def _bind(self) -> tuple[Instruments, Any]:
+        """Pre-bind the success counter in the current registry and register the collector there."""
+        instruments = get_recorder().instruments
+        bound = self._bound
+        if bound is None or bound[0] is not instruments:
+            self.label = instruments.admit(catalog.BREAKER_NAME, self.name)
+            instruments.register(COLLECTOR)
+            bound = self._bound = (instruments, instruments.child(catalog.CIRCUIT_CALLS, self.label, "success"))
+        return bound
+
+    def _move(self, target: str) -> str | None:
+        """Enter ``target``; the state left, or ``None`` if already there."""
+        with self._lock:
+            current = self._state
+            if target == current:
+                return None
+            now = time.monotonic()
+            self._spent[current] += now - self._since
+            self._state, self._since = target, now
+            return current
+
+    def sync(self, state: object) -> None:
+        """Adopt ``state`` without recording a transition (a state observed, not a change seen)."""
+        target = normalize_state(state)
+        if target is not None:
+            self._move(target)
+
+    def state_changed(self, old: object, new: object) -> None:
+        """The breaker moved from ``old`` to ``new`` (any spelling :func:`normalize_state` knows).
+
+        A change into the state the handle already holds is ignored, so a second observer of a
+        shared (Redis) state, or a repeated notification, does not count twice. ``old`` may be
+        ``None``; the handle's own state is used then.
+        """
+        try:
+            target = normalize_state(new)
+            if target is None:
+                if f"state:{new!r}" not in _warned:
+                    _warned.add(f"state:{new!r}")
+                    _log.warning("breaker %r reported unknown state %r; ignored", self.name, new)
+                return
+            left = self._move(target)
+            if left is None:
+                return
+            self._bind()
+            source = normalize_state(old) if old is not None else None
+            record(state_changed_event(self.name, source if source not in (None, target) else left, target))
+        except Exception:
+            _contained("a breaker state change")
+
+    def succeeded(self) -> None:
+        """A call went through and succeeded (pre-bound counter; no span event, no log line)."""
+        try:
+            bound = self._bound
+            if bound is None or bound[0] is not get_recorder().instruments:
+                bound = self._bind()
+            bound[1].inc()
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attributes({"breaker.name": self.name, "breaker.state": self._state})
+        except Exception:
+            _contained("a breaker success")
+
+    def failed(self, error: BaseException | None = None) -> None:
+        """A call went through and failed in a way that counts against the breaker."""
+        try:
+            self._bind()
+            record(CircuitCallFailed(breaker_name=self.name, state=self._state, caused_by=error))
+        except Exception:
+            _contained("a breaker failure")
+
+    def rejected(self) -> None:
+        """The breaker refused a call without trying the dependency."""
+        try:
+            self._bind()
+            record(CircuitCallRejected(breaker_name=self.name, state=self._state))
+        except Exception:
+            _contained("a breaker rejection")
+
+
+_breakers: dict[str, Breaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker(name: str, *, state: object = "closed") -> Breaker:
+    """The telemetry handle of breaker ``name``, created on first use (one per name).
+
+    A new handle starts in ``state`` (the breaker's current state when known); an existing
+    handle keeps its own (use :meth:`Breaker.sync` to adopt an observed one). The handle's
+    state series are exported from the moment it exists.
+    """
+    found = _breakers.get(name)
+    if found is None:
+        with _breakers_lock:
+            found = _breakers.get(name)
+            if found is None:
+                found = _breakers[name] = Breaker(name, state)
+    try:
+        found._bind()
+    except Exception:
+        _contained("a breaker registration")
+    return found
+
+
+def reset_breakers() -> None:
+    """Forget every handle (tests)."""
+    with _breakers_lock:
+        _breakers.clear()
+    _first_attempt.clear()
+
+
+class BreakerCollector:
+    """Scrape-time one-hot state and cumulative time in state of every :class:`Breaker`.
+
+    Reads only the handles' memory; registered in each registry a handle is used with.
+    """
+
+    def describe(self) -> list[Any]:
+        return [family(catalog.CIRCUIT_STATE), family(catalog.CIRCUIT_TIME_IN_STATE)]
+
+    def collect(self) -> Iterator[Any]:
+        states = family(catalog.CIRCUIT_STATE)
+        spent = family(catalog.CIRCUIT_TIME_IN_STATE)
+        seen: set[str] = set()
+        for handle in list(_breakers.values()):
+            label = handle.label
+            # Names folded into _OTHER cannot share one set of state series; skip, never merge.
+            if label == OTHER or label in seen:
+                continue
+            seen.add(label)
+            current, totals = handle._snapshot()
+            for state in STATES:
+                states.add_metric([label, state], 1.0 if state == current else 0.0)
+                spent.add_metric([label, state], totals[state])
+        yield states
+        yield spent
+
+
+COLLECTOR: Final = BreakerCollector()
+
+# --- retries --------------------------------------------------------------------------------
+_first_attempt: dict[str, tuple[Instruments, tuple[Any, Any, Any, Any]]] = {}
+_FIRST_ATTEMPT_CACHE: Final = 1024
+
+
+def _first_attempt_succeeded(name: str) -> None:
+    """The common case, counted on pre-bound children: no event, no span event, no log line."""
+    try:
+        instruments = get_recorder().instruments
+        hit = _first_attempt.get(name)
+        if hit is None or hit[0] is not instruments:
+            label = instruments.admit(catalog.RETRY_NAME, name)
+            children = (
+                instruments.child(catalog.RETRY_CALLS, label, "success_first_attempt"),
+                instruments.child(catalog.RETRY_ATTEMPTS, label),
+                instruments.child(catalog.RETRY_ATTEMPTS_PER_CALL, label),
+                instruments.child(catalog.RETRY_BACKOFF, label),
+            )
+            if len(_first_attempt) >= _FIRST_ATTEMPT_CACHE:
+                _first_attempt.clear()
+            hit = _first_attempt[name] = (instruments, children)
+        calls, attempts, per_call, backoff = hit[1]
+        calls.inc()
+        attempts.inc()
+        per_call.observe(1)
+        backoff.observe(0)
+    except Exception:
+        _contained("a first-attempt success")
+
+
+def retry_scheduled(name: str, attempt: int, delay: float, error: BaseException | None = None) -> None:
+    """Attempt number ``attempt`` failed with ``error``; the next one follows in ``delay`` seconds."""
+    record(RetryScheduled(retry_name=name, attempt=attempt, delay=delay, caused_by=error))
+
+
+def retry_succeeded(name: str, attempts: int = 1, waited: float = 0.0) -> None:
+    """The call succeeded on attempt number ``attempts`` after sleeping ``waited`` seconds in total."""
+    if attempts <= 1:
+        _first_attempt_succeeded(name)
+    else:
+        record(RetrySucceeded(retry_name=name, attempts=attempts, waited=waited))
+
+
+def retry_exhausted(name: str, attempts: int, waited: float = 0.0, error: BaseException | None = None) -> None:
+    """Every allowed attempt failed (the last with ``error``); the span is marked, one WARNING logged."""
+    record(RetryExhausted(retry_name=name, attempts=attempts, waited=waited, caused_by=error))
+
+
+def retry_abandoned(name: str, attempts: int, waited: float = 0.0, error: BaseException | None = None) -> None:
+    """Attempt number ``attempts`` failed with an error the policy does not retry."""
+    record(RetryAbandoned(retry_name=name, attempts=attempts, waited=waited, caused_by=error))

@@ -1,0 +1,217 @@
+"""stamina: scheduled retries through its instrumentation hooks, outcomes through a decorator.
+
+Usage::
+
+    from telemetry.integrations import stamina as stamina_telemetry
+
+    stamina_telemetry.instrument()      # every stamina retry is counted, evented and logged
+
+    @stamina_telemetry.retry(on=httpx.HTTPError, attempts=3)   # stamina.retry + outcomes
+    async def fetch(url: str) -> bytes: ...
+
+:func:`instrument` appends one hook to stamina's on-retry hooks and keeps the ones already
+there (stamina's own ``stamina_retries_total`` counter and structlog line stay as they are;
+ours are different series, so nothing is counted twice). stamina's hooks only run when a
+retry is scheduled; they never see a success after retries or an exhaustion. :func:`retry`
+is ``stamina.retry`` plus that: it counts the attempts of each call and reports how the
+call ended. Both report under stamina's own callable name (``module.qualname``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from telemetry.breaker import _contained, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["instrument", "is_instrumented", "retry", "uninstrument"]
+
+_HINT: Final = "stamina instrumentation needs stamina: pip install 'resilience-telemetry[stamina]'"
+F = TypeVar("F", bound="Callable[..., Any]")
+
+
+@dataclass(slots=True)
+class _Call:
+    """One decorated call: its name, attempts so far and the backoff stamina scheduled."""
+
+    name: str
+    attempts: int = 0
+    waited: float = 0.0
+    retryable: bool | None = None
+
+
+_current: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("telemetry_stamina_call", default=None)
+
+
+class _Hook:
+    """stamina ``RetryHook``: a plain callable (context-manager hooks are avoided on purpose)."""
+
+    __slots__ = ()
+
+    def __call__(self, details: Any) -> None:
+        try:
+            call = _current.get()
+            name = details.name
+            if call is not None:
+                call.waited += details.wait_for
+                name = call.name
+            retry_scheduled(name, details.retry_num, details.wait_for, details.caused_by)
+        except Exception:
+            _contained("a stamina retry")
+
+
+_HOOK: Final = _Hook()
+
+
+def _hooks() -> tuple[Any, ...]:
+    try:
+        from stamina.instrumentation import get_on_retry_hooks
+    except ImportError as exc:
+        raise ImportError(_HINT) from exc
+    return tuple(get_on_retry_hooks())
+
+
+def is_instrumented() -> bool:
+    return any(hook is _HOOK for hook in _hooks())
+
+
+def instrument() -> None:
+    """Add our hook to stamina's active hooks (its defaults included); idempotent."""
+    from stamina.instrumentation import set_on_retry_hooks
+
+    hooks = _hooks()
+    if not any(hook is _HOOK for hook in hooks):
+        set_on_retry_hooks((*hooks, _HOOK))
+
+
+def uninstrument() -> None:
+    """Remove our hook, leaving stamina's other hooks in place."""
+    from stamina.instrumentation import set_on_retry_hooks
+
+    hooks = _hooks()
+    if any(hook is _HOOK for hook in hooks):
+        set_on_retry_hooks(tuple(hook for hook in hooks if hook is not _HOOK))
+
+
+def _guess_name(fn: Any) -> str:
+    # stamina's own naming (``stamina.instrumentation._data.guess_name``), so both halves agree.
+    name = getattr(fn, "__qualname__", None) or "<unnamed object>"
+    module = getattr(fn, "__module__", None) or "<unknown module>"
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def _ended(call: _Call, error: BaseException | None, on: Any) -> None:
+    if not is_instrumented():
+        return
+    if error is None:
+        retry_succeeded(call.name, call.attempts, call.waited)
+        return
+    retryable = call.retryable
+    if retryable is None:
+        retryable = isinstance(on, type | tuple) and isinstance(error, on)
+    if retryable:
+        retry_exhausted(call.name, call.attempts, call.waited, error)
+    else:
+        retry_abandoned(call.name, call.attempts, call.waited, error)
+
+
+def _deciding(on: Any) -> Any:
+    """Wrap a backoff hook (``on=`` callable) to remember its last decision; classes pass as-is."""
+    if isinstance(on, type | tuple):
+        return on
+
+    @functools.wraps(on)
+    def decide(exc: Exception) -> Any:
+        answer = on(exc)
+        call = _current.get()
+        if call is not None:
+            call.retryable = answer is not None and answer is not False
+        return answer
+
+    return decide
+
+
+def _count_attempt() -> None:
+    call = _current.get()
+    if call is not None:
+        call.attempts += 1
+        call.retryable = None
+
+
+def _observe_async(fn: Any, retrying: Any, on: Any, name: str) -> Any:
+    @functools.wraps(fn)
+    async def attempt(*args: Any, **kwargs: Any) -> Any:
+        _count_attempt()
+        return await fn(*args, **kwargs)
+
+    retried = retrying(attempt)
+
+    @functools.wraps(fn)
+    async def observed(*args: Any, **kwargs: Any) -> Any:
+        call = _Call(name)
+        token = _current.set(call)
+        try:
+            result = await retried(*args, **kwargs)
+        except BaseException as exc:
+            _ended(call, exc, on)
+            raise
+        finally:
+            _current.reset(token)
+        _ended(call, None, on)
+        return result
+
+    return observed
+
+
+def _observe_sync(fn: Any, retrying: Any, on: Any, name: str) -> Any:
+    @functools.wraps(fn)
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        _count_attempt()
+        return fn(*args, **kwargs)
+
+    retried = retrying(attempt)
+
+    @functools.wraps(fn)
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        call = _Call(name)
+        token = _current.set(call)
+        try:
+            result = retried(*args, **kwargs)
+        except BaseException as exc:
+            _ended(call, exc, on)
+            raise
+        finally:
+            _current.reset(token)
+        _ended(call, None, on)
+        return result
+
+    return observed
+
+
+def retry(*, on: Any, **stamina_options: Any) -> Callable[[F], F]:
+    """``stamina.retry(on=..., **options)`` that also reports how each call ended.
+
+    Sync and ``async`` functions; generators are not supported (use ``stamina.retry``, the
+    hook still reports their scheduled retries). Reports nothing unless :func:`instrument`
+    ran, so uninstrumenting silences the decorator too.
+    """
+    try:
+        import stamina
+    except ImportError as exc:
+        raise ImportError(_HINT) from exc
+    retrying = stamina.retry(on=_deciding(on), **stamina_options)
+
+    def decorate(fn: F) -> F:
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            msg = f"{fn!r} is a generator: decorate it with stamina.retry directly"
+            raise TypeError(msg)
+        observe = _observe_async if inspect.iscoroutinefunction(fn) else _observe_sync
+        return observe(fn, retrying, on, _guess_name(fn))  # type: ignore[no-any-return]
+
+    return decorate

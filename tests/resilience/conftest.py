@@ -1,0 +1,41 @@
+"""Fixtures for the retry, breaker, health and fallback tests: fresh handles and hooks per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from telemetry.breaker import reset_breakers
+from telemetry.health import reset_degraded
+
+
+@pytest.fixture(autouse=True)
+def _fresh_resilience_state() -> Iterator[None]:
+    reset_breakers()
+    reset_degraded()
+    stamina = pytest.importorskip("stamina")
+    from stamina.instrumentation import set_on_retry_hooks
+
+    set_on_retry_hooks([])
+    with stamina.set_testing(False):
+        yield
+    set_on_retry_hooks([])
+    reset_breakers()
+    reset_degraded()
+
+
+class SinkBroke(RuntimeError):
+    """Raised by the failing sink."""
+
+
+@pytest.fixture
+def raising_sink() -> Any:
+    """A sink that fails on every event, for ``capture(extra_sinks=[raising_sink])``."""
+
+    def sink(_event: Any) -> None:
+        raise SinkBroke
+
+    sink.sink_name = "log"  # type: ignore[attr-defined]
+    return sink

@@ -129,6 +129,9 @@ class Breaker:
         if bound is None or bound[0] is not instruments:
             self.label = instruments.admit(catalog.BREAKER_NAME, self.name)
             instruments.register(COLLECTOR)
+            # Every outcome series exists from the start, so rate() and alerts see a 0, not nothing.
+            for outcome in ("failure", "rejected"):
+                instruments.child(catalog.CIRCUIT_CALLS, self.label, outcome)
             bound = self._bound = (instruments, instruments.child(catalog.CIRCUIT_CALLS, self.label, "success"))
         return bound
 

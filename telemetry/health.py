@@ -15,7 +15,7 @@ Usage::
     app.include_router(health_router(health))   # /health/live, /health/ready, /health/detailed
 
     telemetry.fallback_used("exchange_rates", reason="circuit_open")
-    telemetry.set_degraded("search", reason="index unavailable")   # ... set_degraded("search", False)
+    telemetry.set_degraded("search", reason="index unavailable")   # ... degraded=False when back
 
 Checks run concurrently, each under its own timeout; a hung check counts as ``timeout``. A
 check fails by raising or by returning ``False``. Every run is counted in
@@ -276,7 +276,7 @@ def fallback_used(operation: str, reason: str, error: BaseException | None = Non
     record(FallbackUsed(operation=operation, reason=reason, caused_by=error))
 
 
-def set_degraded(component: str, degraded: bool = True, *, reason: str = "") -> None:
+def set_degraded(component: str, *, degraded: bool = True, reason: str = "") -> None:
     """Mark ``component`` degraded (gauge 1, WARNING) or back to normal (gauge 0, INFO).
 
     Only changes are logged; declaring a component healthy for the first time just creates

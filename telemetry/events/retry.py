@@ -54,8 +54,12 @@ def _finished(m: Instruments, retry_name: str, outcome: str, attempts: int, wait
     name = m.admit(catalog.RETRY_NAME, retry_name)
     m.inc(catalog.RETRY_CALLS, name, outcome)
     m.inc(catalog.RETRY_ATTEMPTS, name, amount=attempts)
-    m.observe(catalog.RETRY_ATTEMPTS_PER_CALL, attempts, name)
-    m.observe(catalog.RETRY_BACKOFF, waited, name)
+    # First-attempt successes, the bulk, are left out of both histograms: their count is
+    # calls{outcome="success_first_attempt"}, and observing them would cost the hot path.
+    if outcome != "success_first_attempt":
+        m.observe(catalog.RETRY_ATTEMPTS_PER_CALL, attempts, name)
+    if attempts > 1:
+        m.observe(catalog.RETRY_BACKOFF, waited, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,10 +8,11 @@ Usage::
     payments = instrument_breaker(pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, name="payments"))
     payments.call(charge, order)        # or @payments, or `with payments.calling():`
 
-Two pieces, both on the breaker instance: a listener (transitions, successes, failures) and
-a ``call`` that sees rejections, which pybreaker's listeners never do (the open state raises
-before they run). A call that trips the breaker raises ``CircuitBreakerError`` too, but it
-reached the dependency: it is a failure, not a rejection. State and time in state come from
+A listener sees transitions, successes and failures. Rejections never reach pybreaker's
+listeners (the open state raises before they run), so the open-state object's ``before_call``
+is wrapped while the breaker is open: calls in the closed state pay nothing for it. A call
+that trips the breaker raises ``CircuitBreakerError`` too, but it reached the dependency: it
+is a failure, not a rejection. State and time in state come from
 the shared :class:`telemetry.breaker.Breaker` handle, fed by the listener, so a scrape never
 reads the breaker's storage: with ``CircuitRedisStorage`` no scrape calls Redis. With a shared
 Redis state, every process counts the transitions it notices (pybreaker notifies each
@@ -20,61 +21,77 @@ observer); excluded exceptions count as successes (pybreaker reports them so).
 
 from __future__ import annotations
 
-import contextvars
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry.breaker import Breaker, breaker
+from telemetry.recorder import get_recorder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TelemetryListener", "instrument_breaker", "uninstrument_breaker"]
+__all__ = ["instrument_breaker", "uninstrument_breaker"]
 
 _HINT: Final = "pybreaker instrumentation needs pybreaker: pip install 'resilience-telemetry[pybreaker]'"
-# Calls pybreaker let through in this context, ever: a call whose CircuitBreakerError left it
-# unchanged was refused before reaching the dependency. Nested and half-open re-entrant calls
-# only ever add to it, so no per-call reset is needed.
-_admitted: contextvars.ContextVar[int] = contextvars.ContextVar("telemetry_pybreaker_admitted", default=0)
+_PATCHED: Final = "_telemetry_rejections"
 
 
-class TelemetryListener:
+class _Listener:
     """A pybreaker listener (duck-typed, so importing this module does not import pybreaker)."""
 
-    __slots__ = ("handle",)
+    __slots__ = ("error", "handle")
 
-    def __init__(self, handle: Breaker) -> None:
+    def __init__(self, handle: Breaker, error: type[BaseException]) -> None:
         self.handle = handle
+        self.error = error
 
     def before_call(self, _cb: Any, _func: Any, *_args: Any, **_kwargs: Any) -> None:
-        _admitted.set(_admitted.get() + 1)
+        return
 
     def success(self, _cb: Any) -> None:
-        self.handle.succeeded()
+        # Breaker.succeeded() inlined: this runs on every call through a closed breaker.
+        bound = self.handle._bound
+        if bound is not None and bound[0] is get_recorder().instruments:
+            try:
+                bound[1]()
+            except Exception:
+                self.handle.succeeded()  # rebinds, and contains the error if it persists
+        else:
+            self.handle.succeeded()
 
     def failure(self, _cb: Any, exc: BaseException) -> None:
         self.handle.failed(exc)
 
-    def state_change(self, _cb: Any, old_state: Any, new_state: Any) -> None:
+    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
         self.handle.state_changed(old_state, new_state)
+        _watch_rejections(cb, new_state, self.handle, self.error)
 
 
-def _listener(cb: Any) -> TelemetryListener | None:
-    return next((item for item in cb.listeners if isinstance(item, TelemetryListener)), None)
+def _watch_rejections(cb: Any, state: Any, handle: Breaker, error: type[BaseException]) -> None:
+    """Count rejections of an open-state object: pybreaker raises them before any listener runs.
 
+    Only the open state's ``before_call`` is wrapped, so calls in the closed state pay nothing.
+    It raises ``CircuitBreakerError`` itself for a rejection; when the reset timeout has passed
+    it half-opens and makes the trial call, whose trip error is not a rejection: the breaker's
+    state object has changed by then.
+    """
+    if getattr(state, "name", None) != "open" or _PATCHED in vars(state):
+        return
+    original: Callable[..., Any] = state.before_call
 
-def _observed_call(cb: Any, handle: Breaker, error: type[BaseException]) -> Callable[..., Any]:
-    call = type(cb).call
-
-    def observed_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        admitted = _admitted.get()
+    def before_call(func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return call(cb, func, *args, **kwargs)
+            return original(func, *args, **kwargs)
         except error:
-            if _admitted.get() == admitted:
+            if cb._state is state:
                 handle.rejected()
             raise
 
-    return observed_call
+    state.before_call = before_call
+    setattr(state, _PATCHED, original)
+
+
+def _listener(cb: Any) -> _Listener | None:
+    return next((item for item in cb.listeners if isinstance(item, _Listener)), None)
 
 
 def instrument_breaker(cb: Any, *, name: str | None = None) -> Any:
@@ -93,17 +110,20 @@ def instrument_breaker(cb: Any, *, name: str | None = None) -> Any:
     if not resolved:
         raise ValueError("name the breaker: pybreaker.CircuitBreaker(name=...) or instrument_breaker(cb, name=...)")
     # The cached state object, not cb.current_state: that one reads the storage (Redis).
-    handle = breaker(resolved, state=cb._state.name)
-    handle.sync(cb._state)
-    cb.add_listener(TelemetryListener(handle))
-    cb.call = _observed_call(cb, handle, pybreaker.CircuitBreakerError)
+    state = cb._state
+    handle = breaker(resolved, state=state.name)
+    handle.sync(state)
+    cb.add_listener(_Listener(handle, pybreaker.CircuitBreakerError))
+    _watch_rejections(cb, state, handle, pybreaker.CircuitBreakerError)
     return cb
 
 
 def uninstrument_breaker(cb: Any) -> Any:
-    """Remove the listener and the observing ``call``; the handle's series stay exported."""
+    """Remove the listener and the rejection watch; the handle's series stay exported."""
     listener = _listener(cb)
     if listener is not None:
         cb.remove_listener(listener)
-        cb.__dict__.pop("call", None)
+        state = cb._state
+        if _PATCHED in vars(state):
+            state.before_call = vars(state).pop(_PATCHED)
     return cb

@@ -102,11 +102,11 @@ class _AsyncRetry(_Retry):
 
 
 def _finished(name: str, rs: Any) -> None:
-    error = _error(rs)
-    if error is None:
-        retry_succeeded(name, rs.attempt_number, rs.idle_for)
-    else:
+    error = rs.outcome.exception()
+    if error is not None:
         retry_abandoned(name, rs.attempt_number, rs.idle_for, error)
+    else:
+        retry_succeeded(name, rs.attempt_number, rs.idle_for)
 
 
 class _Stop:

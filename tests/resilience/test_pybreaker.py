@@ -274,3 +274,17 @@ def test_redis_storage_state_is_tracked_and_scrapes_never_call_redis() -> None:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_uninstrument_while_open_stops_counting_rejections() -> None:
+    """Uninstrumenting an open breaker removes the rejection watch from its open state."""
+    cb = instrument_breaker(pybreaker.CircuitBreaker(fail_max=1, reset_timeout=60, name="gate"))
+    with capture() as cap:
+        with pytest.raises(pybreaker.CircuitBreakerError):
+            cb.call(fail)
+        with pytest.raises(pybreaker.CircuitBreakerError):
+            cb.call(ok)
+        uninstrument_breaker(cb)
+        with pytest.raises(pybreaker.CircuitBreakerError):
+            cb.call(ok)
+    assert outcomes(cap, "gate") == {"success": 0.0, "failure": 1.0, "rejected": 1.0}

@@ -97,14 +97,17 @@ def test_success_after_retry_records_scheduled_retry_and_outcome() -> None:
 
 
 def test_first_attempt_success_is_counted_quietly() -> None:
-    """A first-attempt success counts one call and one attempt, with no span event and no log."""
+    """A first-attempt success counts one call and one attempt, with no span event, no log
+    and no histogram observation."""
     retrying = instrument_retrying(policy(), name="rates")
     with capture() as cap:
         with cap.tracer.start_as_current_span("work"):
             assert retrying(lambda: 42) == 42
     assert calls(cap, "rates") == {"success_first_attempt": 1.0}
     assert cap.sample("resilience_retry_attempts_total", retry_name="rates") == 1.0
-    assert cap.sample("resilience_retry_backoff_seconds_count", retry_name="rates") == 1.0
+    # no histogram observation for the common case: calls{success_first_attempt} is its count
+    assert cap.sample("resilience_retry_backoff_seconds_count", retry_name="rates") is None
+    assert cap.sample("resilience_retry_attempts_per_call_count", retry_name="rates") is None
     assert [span.events for span in cap.spans()] == [()]
     assert cap.logs == []
 

@@ -21,6 +21,11 @@ one-hot ``resilience_circuit_state`` gauge and the cumulative
 touches a breaker's storage (Redis) and an open state shorter than a scrape interval still
 shows as open time. Every method here is safe to call from any thread or task and never
 raises into the caller.
+
+The collector joins the registry of the current set-up when a handle is created or used.
+With a custom registry, call ``telemetry.setup(registry=...)`` before creating handles (or
+before instrumenting breakers) so the state series are there before the first call; the
+default registry needs nothing.
 """
 
 from __future__ import annotations

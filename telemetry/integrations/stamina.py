@@ -19,6 +19,7 @@ call ended. Both report under stamina's own callable name (``module.qualname``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from telemetry.breaker import _contained, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = ["instrument", "is_instrumented", "retry", "uninstrument"]
 
@@ -144,6 +145,21 @@ def _count_attempt() -> None:
         call.retryable = None
 
 
+@contextlib.contextmanager
+def _observing(name: str, on: Any) -> Iterator[None]:
+    """One decorated call: attempts and backoff gather in a context variable, reported at the end."""
+    call = _Call(name)
+    token = _current.set(call)
+    try:
+        yield
+    except BaseException as exc:
+        _current.reset(token)
+        _ended(call, exc, on)
+        raise
+    _current.reset(token)
+    _ended(call, None, on)
+
+
 def _observe_async(fn: Any, retrying: Any, on: Any, name: str) -> Any:
     @functools.wraps(fn)
     async def attempt(*args: Any, **kwargs: Any) -> Any:
@@ -154,17 +170,8 @@ def _observe_async(fn: Any, retrying: Any, on: Any, name: str) -> Any:
 
     @functools.wraps(fn)
     async def observed(*args: Any, **kwargs: Any) -> Any:
-        call = _Call(name)
-        token = _current.set(call)
-        try:
-            result = await retried(*args, **kwargs)
-        except BaseException as exc:
-            _ended(call, exc, on)
-            raise
-        finally:
-            _current.reset(token)
-        _ended(call, None, on)
-        return result
+        with _observing(name, on):
+            return await retried(*args, **kwargs)
 
     return observed
 
@@ -179,17 +186,8 @@ def _observe_sync(fn: Any, retrying: Any, on: Any, name: str) -> Any:
 
     @functools.wraps(fn)
     def observed(*args: Any, **kwargs: Any) -> Any:
-        call = _Call(name)
-        token = _current.set(call)
-        try:
-            result = retried(*args, **kwargs)
-        except BaseException as exc:
-            _ended(call, exc, on)
-            raise
-        finally:
-            _current.reset(token)
-        _ended(call, None, on)
-        return result
+        with _observing(name, on):
+            return retried(*args, **kwargs)
 
     return observed
 

@@ -44,12 +44,11 @@ def _callable_name(fn: Any) -> str:
 class _Names:
     """The retry name: the given one, tenacity's ``name=``, or the retried function's."""
 
-    __slots__ = ("_fn", "_fn_name", "fixed")
+    __slots__ = ("_last", "fixed")
 
     def __init__(self, fixed: str | None) -> None:
         self.fixed = fixed
-        self._fn: Any = None
-        self._fn_name = "<unknown>"
+        self._last: tuple[Any, str] = (None, "<unknown>")  # one tuple: swapped atomically across threads
 
     def __call__(self, rs: Any) -> str:
         if self.fixed is not None:
@@ -57,9 +56,10 @@ class _Names:
         fn = rs.fn
         if fn is None:
             return str(rs.retry_object)
-        if fn is not self._fn:
-            self._fn_name, self._fn = _callable_name(fn), fn
-        return self._fn_name
+        last = self._last
+        if last[0] is not fn:
+            last = self._last = (fn, _callable_name(fn))
+        return last[1]
 
 
 def _error(rs: Any) -> BaseException | None:
@@ -75,8 +75,12 @@ def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))  # noqa: B004
 
 
-class _Retry:
-    """Wraps the ``retry`` strategy: a false decision ends the call (success or not retryable)."""
+def _nothing(_rs: Any) -> None:
+    """Stands in for an unset ``before_sleep``."""
+
+
+class _Wrapped:
+    """A tenacity callback wrapped to watch its answer; ``seen`` reports and passes it on."""
 
     __slots__ = ("inner", "names")
 
@@ -84,77 +88,68 @@ class _Retry:
         self.inner = inner
         self.names = names
 
+    def seen(self, rs: Any, answer: Any) -> Any:
+        raise NotImplementedError
+
     def __call__(self, rs: Any) -> Any:
-        decision = self.inner(rs)
-        if not decision:
-            _finished(self.names(rs), rs)
-        return decision
+        return self.seen(rs, self.inner(rs))
 
 
-class _AsyncRetry(_Retry):
+class _Awaiting(_Wrapped):
+    """The same for a coroutine callback: tenacity awaits the wrapper only if it is async itself."""
+
     __slots__ = ()
 
     async def __call__(self, rs: Any) -> Any:
-        decision = await self.inner(rs)
-        if not decision:
-            _finished(self.names(rs), rs)
-        return decision
+        return self.seen(rs, await self.inner(rs))
 
 
-def _finished(name: str, rs: Any) -> None:
-    error = rs.outcome.exception()
-    if error is not None:
-        retry_abandoned(name, rs.attempt_number, rs.idle_for, error)
-    else:
-        retry_succeeded(name, rs.attempt_number, rs.idle_for)
+class _Retry(_Wrapped):
+    """The ``retry`` strategy: a false decision ends the call (success or not retryable)."""
+
+    __slots__ = ()
+
+    def seen(self, rs: Any, answer: Any) -> Any:
+        if not answer:
+            error = rs.outcome.exception()
+            if error is None:
+                retry_succeeded(self.names(rs), rs.attempt_number, rs.idle_for)
+            else:
+                retry_abandoned(self.names(rs), rs.attempt_number, rs.idle_for, error)
+        return answer
 
 
-class _Stop:
-    """Wraps ``stop``: a true answer means the retries are exhausted."""
+class _Stop(_Wrapped):
+    """``stop``: a true answer means the retries are exhausted."""
 
-    __slots__ = ("inner", "names")
+    __slots__ = ()
 
-    def __init__(self, inner: Callable[[Any], Any], names: _Names) -> None:
-        self.inner = inner
-        self.names = names
-
-    def __call__(self, rs: Any) -> Any:
-        stopped = self.inner(rs)
-        if stopped:
+    def seen(self, rs: Any, answer: Any) -> Any:
+        if answer:
             retry_exhausted(self.names(rs), rs.attempt_number, rs.idle_for, _error(rs))
-        return stopped
+        return answer
 
 
-class _AsyncStop(_Stop):
+class _BeforeSleep(_Wrapped):
+    """``before_sleep`` (the user's runs first): a retry is scheduled."""
+
     __slots__ = ()
 
-    async def __call__(self, rs: Any) -> Any:
-        stopped = await self.inner(rs)
-        if stopped:
-            retry_exhausted(self.names(rs), rs.attempt_number, rs.idle_for, _error(rs))
-        return stopped
-
-
-class _BeforeSleep:
-    """Runs before the user's ``before_sleep``: a retry is scheduled."""
-
-    __slots__ = ("inner", "names")
-
-    def __init__(self, inner: Callable[[Any], Any] | None, names: _Names) -> None:
-        self.inner = inner
-        self.names = names
-
-    def __call__(self, rs: Any) -> Any:
+    def seen(self, rs: Any, answer: Any) -> Any:
         retry_scheduled(self.names(rs), rs.attempt_number, rs.upcoming_sleep, _error(rs))
-        return self.inner(rs) if self.inner is not None else None
+        return answer
 
 
-class _AsyncBeforeSleep(_BeforeSleep):
+class _AsyncRetry(_Awaiting, _Retry):
     __slots__ = ()
 
-    async def __call__(self, rs: Any) -> Any:
-        retry_scheduled(self.names(rs), rs.attempt_number, rs.upcoming_sleep, _error(rs))
-        return await self.inner(rs)  # type: ignore[misc]
+
+class _AsyncStop(_Awaiting, _Stop):
+    __slots__ = ()
+
+
+class _AsyncBeforeSleep(_Awaiting, _BeforeSleep):
+    __slots__ = ()
 
 
 def _controller(target: Any) -> Any:
@@ -184,7 +179,7 @@ def instrument_retrying(target: Any, *, name: str | None = None) -> Any:
     if isinstance(controller.retry, _Retry):
         return target
     names = _Names(name)
-    sleep_hook = controller.before_sleep
+    sleep_hook = controller.before_sleep or _nothing
     controller.before_sleep = (_AsyncBeforeSleep if _is_async(sleep_hook) else _BeforeSleep)(sleep_hook, names)
     controller.stop = (_AsyncStop if _is_async(controller.stop) else _Stop)(controller.stop, names)
     controller.retry = (_AsyncRetry if _is_async(controller.retry) else _Retry)(controller.retry, names)
@@ -197,5 +192,6 @@ def uninstrument_retrying(target: Any) -> Any:
     if isinstance(controller.retry, _Retry):
         controller.retry = controller.retry.inner
         controller.stop = controller.stop.inner
-        controller.before_sleep = controller.before_sleep.inner
+        sleep_hook = controller.before_sleep.inner
+        controller.before_sleep = None if sleep_hook is _nothing else sleep_hook
     return target

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from resilience_support import run_threads
 
 import telemetry
 from telemetry.breaker import Breaker, normalize_state
@@ -136,11 +136,7 @@ def test_concurrent_threads_and_tasks_count_exactly() -> None:
 
     with capture() as cap:
         handle = telemetry.breaker("busy")
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        run_threads(worker, 8)
         asyncio.run(tasks())
     assert {
         s["outcome"]: cap.sample("resilience_circuit_calls_total", **s)

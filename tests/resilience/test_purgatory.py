@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from resilience_support import one_hot, outcomes
 
 from telemetry.testing import capture
 from tests.conftest import port_open, require
@@ -20,21 +21,6 @@ from telemetry.integrations.purgatory import instrument_factory, uninstrument_fa
 
 class Down(ConnectionError):
     pass
-
-
-def outcomes(cap: Any, name: str) -> dict[str, float]:
-    return {
-        s["outcome"]: cap.sample("resilience_circuit_calls_total", **s)
-        for s in cap.series("resilience_circuit_calls_total")
-        if s["breaker_name"] == name
-    }
-
-
-def one_hot(cap: Any, name: str) -> dict[str, float | None]:
-    return {
-        state: cap.sample("resilience_circuit_state", breaker_name=name, state=state)
-        for state in ("closed", "open", "half_open")
-    }
 
 
 async def test_async_factory_full_cycle() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
 
 import pytest
 from opentelemetry.trace import StatusCode
+from resilience_support import one_hot, outcomes, run_threads
 
 from telemetry.testing import capture
 from tests.conftest import port_open, require
@@ -27,21 +27,6 @@ def fail() -> None:
 
 def ok() -> str:
     return "paid"
-
-
-def outcomes(cap: Any, name: str) -> dict[str, float]:
-    return {
-        s["outcome"]: cap.sample("resilience_circuit_calls_total", breaker_name=name, outcome=s["outcome"])
-        for s in cap.series("resilience_circuit_calls_total")
-        if s["breaker_name"] == name
-    }
-
-
-def one_hot(cap: Any, name: str) -> dict[str, float | None]:
-    return {
-        state: cap.sample("resilience_circuit_state", breaker_name=name, state=state)
-        for state in ("closed", "open", "half_open")
-    }
 
 
 def transitions(cap: Any) -> list[dict[str, str]]:
@@ -212,20 +197,16 @@ def test_threads_count_exactly() -> None:
     """8 threads x 200 calls through one breaker: exact success and failure counts."""
     cb = instrument_breaker(pybreaker.CircuitBreaker(fail_max=10_000, name="busy"))
 
-    def worker(index: int) -> None:
+    def worker() -> None:
         for i in range(200):
-            if (i + index) % 4 == 0:
+            if i % 4 == 0:
                 with pytest.raises(Down):
                     cb.call(fail)
             else:
                 cb.call(ok)
 
     with capture() as cap:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        run_threads(worker, 8)
     assert outcomes(cap, "busy") == {"success": 1200.0, "failure": 400.0, "rejected": 0.0}
 
 

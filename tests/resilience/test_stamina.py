@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import pytest
+from resilience_support import Fatal, Flaky, flaky, run_threads
 
 from telemetry.testing import capture
 
@@ -18,14 +18,6 @@ from telemetry.integrations import stamina as stamina_telemetry  # noqa: E402
 FAST: dict[str, Any] = {"wait_initial": 0.001, "wait_max": 0.001, "wait_jitter": 0.0}
 
 
-class Flaky(ConnectionError):
-    pass
-
-
-class Fatal(ValueError):
-    pass
-
-
 def calls(cap: Any) -> list[tuple[str, str, float | None]]:
     return [
         (s["retry_name"], s["outcome"], cap.sample("resilience_retry_calls_total", **s))
@@ -33,23 +25,11 @@ def calls(cap: Any) -> list[tuple[str, str, float | None]]:
     ]
 
 
-def failing(times: int, exc: type[BaseException] = Flaky) -> Any:
-    left = [times]
-
-    def attempt() -> str:
-        if left[0] > 0:
-            left[0] -= 1
-            raise exc("token=abc123")
-        return "ok"
-
-    return attempt
-
-
 def test_hook_records_scheduled_retries_of_plain_stamina() -> None:
     """A plain @stamina.retry function: each scheduled retry is counted, evented and logged
     under stamina's callable name."""
     stamina_telemetry.instrument()
-    attempt = failing(2)
+    attempt = flaky(2)
 
     @stamina.retry(on=Flaky, attempts=3, **FAST)
     def fetch() -> str:
@@ -67,7 +47,7 @@ def test_hook_records_scheduled_retries_of_plain_stamina() -> None:
     assert calls(cap) == []  # hooks alone never see how the call ended
 
 
-_rates_attempt = failing(1)
+_rates_attempt = flaky(1)
 
 
 @stamina_telemetry.retry(on=Flaky, attempts=3, **FAST)
@@ -104,7 +84,7 @@ def test_decorator_reports_success_after_retry_and_exhaustion() -> None:
     assert cap.sample("resilience_retry_backoff_seconds_sum", retry_name="test_stamina.rates") == pytest.approx(0.001)
     assert cap.sample("resilience_retry_attempts_total", retry_name="test_stamina.down") == 2.0
     assert [log["log_level"] for log in cap.logs if log["event"] == "telemetry.retry.exhausted"] == ["warning"]
-    assert "abc123" not in repr(cap.logs)
+    assert "hunter2" not in repr(cap.logs)
 
 
 def test_backoff_hook_decision_decides_exhausted_or_not_retryable() -> None:
@@ -141,7 +121,7 @@ def test_no_double_counting_with_stamina_prometheus_hook_and_instrument_twice() 
         return fn()
 
     with capture() as cap:
-        assert op(failing(2)) == "ok"
+        assert op(flaky(2)) == "ok"
     [series] = cap.series("resilience_retry_scheduled_total")
     assert cap.sample("resilience_retry_scheduled_total", **series) == 2.0
     assert cap.sample("resilience_retry_attempts_total", retry_name=series["retry_name"]) == 3.0
@@ -160,7 +140,7 @@ def test_uninstrument_records_nothing_and_keeps_other_hooks() -> None:
         return fn()
 
     with capture() as cap:
-        assert op(failing(1)) == "ok"
+        assert op(flaky(1)) == "ok"
     assert seen == [1]
     assert cap.series("resilience_retry_scheduled_total") == []
     assert cap.series("resilience_retry_calls_total") == []
@@ -175,9 +155,9 @@ def test_raising_sink_keeps_results_and_exceptions(raising_sink: Any) -> None:
         return fn()
 
     with capture(extra_sinks=[raising_sink]) as cap:
-        assert op(failing(1)) == "ok"
-        with pytest.raises(Flaky, match="abc123"):
-            op(failing(5))
+        assert op(flaky(1)) == "ok"
+        with pytest.raises(Flaky, match="hunter2"):
+            op(flaky(5))
     assert [outcome for _, outcome, _ in calls(cap)] == ["success_after_retry", "exhausted"]
 
 
@@ -191,7 +171,7 @@ async def test_async_functions_and_concurrent_tasks_count_exactly() -> None:
         return fn()
 
     with capture() as cap:
-        assert await asyncio.gather(*(op(failing(1)) for _ in range(50))) == ["ok"] * 50
+        assert await asyncio.gather(*(op(flaky(1)) for _ in range(50))) == ["ok"] * 50
     [(name, outcome, count)] = calls(cap)
     assert (outcome, count) == ("success_after_retry", 50.0)
     assert cap.sample("resilience_retry_attempts_total", retry_name=name) == 100.0
@@ -208,14 +188,10 @@ def test_threads_count_exactly() -> None:
 
     def worker() -> None:
         for _ in range(20):
-            assert op(failing(1)) == "ok"
+            assert op(flaky(1)) == "ok"
 
     with capture() as cap:
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        run_threads(worker, 8)
     [(name, outcome, count)] = calls(cap)
     assert (outcome, count) == ("success_after_retry", 160.0)
     assert cap.sample("resilience_retry_attempts_total", retry_name=name) == 320.0

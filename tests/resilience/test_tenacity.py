@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import pytest
 from opentelemetry.trace import StatusCode
+from resilience_support import Fatal, Flaky, flaky, run_threads
 
 from telemetry.labels import clean
 from telemetry.testing import capture
 
 tenacity = pytest.importorskip("tenacity")
 from telemetry.integrations.tenacity import instrument_retrying, is_instrumented, uninstrument_retrying  # noqa: E402
-
-
-class Flaky(ConnectionError):
-    pass
-
-
-class Fatal(ValueError):
-    pass
-
-
-def flaky(failures: int, exc: type[BaseException] = Flaky) -> Any:
-    """A function that fails ``failures`` times, then returns "ok"."""
-    left = [failures]
-
-    def call() -> str:
-        if left[0] > 0:
-            left[0] -= 1
-            raise exc("dependency said no: password=hunter2")
-        return "ok"
-
-    return call
 
 
 def policy(**overrides: Any) -> Any:
@@ -279,11 +258,7 @@ def test_concurrent_threads_count_exactly() -> None:
             assert op(flaky(1)) == "ok"
 
     with capture() as cap:
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        run_threads(worker, 8)
     assert calls(cap, "threads") == {"success_after_retry": 200.0}
     assert cap.sample("resilience_retry_attempts_total", retry_name="threads") == 400.0
 

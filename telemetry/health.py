@@ -276,7 +276,7 @@ def fallback_used(operation: str, reason: str, error: BaseException | None = Non
     record(FallbackUsed(operation=operation, reason=reason, caused_by=error))
 
 
-def set_degraded(component: str, *, degraded: bool = True, reason: str = "") -> None:
+def set_degraded(component: str, degraded: bool = True, *, reason: str = "") -> None:
     """Mark ``component`` degraded (gauge 1, WARNING) or back to normal (gauge 0, INFO).
 
     Only changes are logged; declaring a component healthy for the first time just creates

@@ -52,11 +52,15 @@ class Label:
         return prometheus_label(self.name)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class MetricSpec:
     """One metric. ``scrape_time`` marks values read when Prometheus scrapes (custom
     collectors) rather than updated on each event; ``exempt`` names why a metric is used by
-    neither a rule nor a panel (the catalog test demands a reason)."""
+    neither a rule nor a panel (the catalog test demands a reason).
+
+    Specs compare and hash by identity (``eq=False``): each is a module constant, and the hot
+    path looks children up by spec, where hashing every field would cost a microsecond.
+    """
 
     name: str
     kind: Kind

@@ -64,20 +64,34 @@ _KEY_VALUE: Final = re.compile(
 _BEARER: Final = re.compile(r"(?i)\b(?P<kind>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
+# One cheap search decides whether the three substitutions below are needed at all.
+_SUSPECT: Final = re.compile(r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|bearer|basic")
+
+
 def redact_text(text: str) -> str:
     """Mask credentials inside free text: URL/DSN passwords, ``key=value`` secrets, bearer tokens."""
+    if _SUSPECT.search(text) is None:
+        return text
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m['kind']} {MASK}", text)
 
 
+_key_verdicts: dict[str, bool] = {}
+
+
 def _is_secret_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
-    lowered = key.lower()
-    return lowered in SECRET_KEYS or any(
-        part in lowered for part in ("password", "secret", "token", "api_key", "apikey")
-    )
+    verdict = _key_verdicts.get(key)
+    if verdict is None:
+        lowered = key.lower()
+        verdict = lowered in SECRET_KEYS or any(
+            part in lowered for part in ("password", "secret", "token", "api_key", "apikey")
+        )
+        if len(_key_verdicts) < 4096:  # field names are few; a flood of odd keys is not cached
+            _key_verdicts[key] = verdict
+    return verdict
 
 
 def _redact(value: Any, depth: int = 0) -> Any:
@@ -102,8 +116,14 @@ class Redactor:
     __slots__ = ()
 
     def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-        for key, value in list(event_dict.items()):
-            event_dict[key] = MASK if _is_secret_key(key) else _redact(value)
+        for key, value in event_dict.items():
+            if _is_secret_key(key):
+                event_dict[key] = MASK
+            elif type(value) is str:
+                if _SUSPECT.search(value) is not None:
+                    event_dict[key] = redact_text(value)
+            elif not isinstance(value, int | float | bool) and value is not None:
+                event_dict[key] = _redact(value)
         return event_dict
 
 
@@ -177,7 +197,8 @@ def configure_logging(
         structlog.processors.JSONRenderer(),
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Level filtering first: a dropped DEBUG line must not pay for the whole chain.
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -12,22 +12,25 @@ the exit status is non-zero if an expected page did not arrive.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from telemetry.rules import RulesConfig, render
 
 from examples.drill.report import Outcome, Timeline, write_report
 from examples.drill.service import Service, Traffic
 from examples.drill.stack import Stack, tools_available
 from telemetry import catalog
-from telemetry.rules import RulesConfig, render
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @dataclass
@@ -122,7 +125,7 @@ def _example(service: Service, traffic: Traffic, scenario: Scenario, start: floa
     # The consumer's failures happen off the request path: show its dead-letter log line.
     for line in reversed(service.log_path.read_text(errors="replace").splitlines()):
         if '"telemetry.dlq.dead_lettered"' in line or '"telemetry.consumer.retry_scheduled"' in line:
-            entry = yaml.safe_load(line)
+            entry = json.loads(line)
             return {
                 "request": "order.created message (consumer)",
                 "correlation_id": entry.get("correlation_id"),
@@ -142,7 +145,9 @@ def _wait(predicate: Callable[[], Any], timeout: float, interval: float = 0.5) -
     return None
 
 
-def run_scenario(stack: Stack, service: Service, traffic: Traffic, scenario: Scenario, timeline: Timeline, timeout: float) -> Outcome:
+def run_scenario(
+    stack: Stack, service: Service, traffic: Traffic, *, scenario: Scenario, timeline: Timeline, timeout: float
+) -> Outcome:
     outcome = Outcome(scenario.name, scenario.alertname, scenario.fault)
     started = time.time()
     service.set_faults(**scenario.fault)
@@ -215,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             traffic.start()
             time.sleep(5)
             timeline.say("traffic", f"{len(traffic.requests)} requests sent, steady state")
-            for scenario in chosen:
-                outcomes.append(run_scenario(stack, service, traffic, scenario, timeline, args.timeout))
+            outcomes.extend(
+                run_scenario(stack, service, traffic, scenario=scenario, timeline=timeline, timeout=args.timeout)
+                for scenario in chosen
+            )
             traffic.stop()
         finally:
             service.stop()

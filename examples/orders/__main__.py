@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 import telemetry
@@ -12,6 +14,7 @@ from examples.orders.settings import Settings
 def main() -> None:
     settings = Settings()
     telemetry.configure_logging(service="orders")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded moto server's access log
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 

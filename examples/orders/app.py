@@ -7,8 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
@@ -27,6 +26,9 @@ from telemetry.health import HealthRegistry, fallback_used, health_router, set_d
 from telemetry.integrations.sqlalchemy import instrument_engine
 from telemetry.integrations.tenacity import instrument_retrying
 from telemetry.outbox import OutboxRelay, enqueue, outbox_table, watch_outbox
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 log = structlog.get_logger("orders")
 ORDER_CREATED = "orders.created"
@@ -161,9 +163,9 @@ class Orders:
         outcome = await self.storage.put(key, receipt.text.encode())
         if outcome == "rejected":
             fallback_used("receipt_upload", "breaker_open")
-            set_degraded("receipts", True, reason="s3 breaker open")
+            set_degraded("receipts", degraded=True, reason="s3 breaker open")
             raise HTTPException(status_code=503, detail="receipt storage unavailable, try later")
-        set_degraded("receipts", False)
+        set_degraded("receipts", degraded=False)
         if outcome != "stored":
             raise HTTPException(status_code=502, detail="receipt storage failed")
         async with self.engine.begin() as conn:

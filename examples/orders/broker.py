@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from examples.orders.faults import Faults
-from examples.orders.settings import Settings
 from telemetry.integrations.aio_pika import instrument_consumer, watch_dead_letter_queues
 from telemetry.outbox import AioPikaPublisher
 from telemetry.outbox.memory import InMemoryBroker
+
+if TYPE_CHECKING:
+    from examples.orders.faults import Faults
+    from examples.orders.settings import Settings
 
 QUEUE = "orders.created"
 DLQ = "orders.created.dlq"

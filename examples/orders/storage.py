@@ -8,12 +8,15 @@ botocore retries them and the package classifies them exactly as it would real o
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from typing import TYPE_CHECKING, Any
 
-from examples.orders.faults import Faults
-from examples.orders.settings import Settings
 from telemetry.integrations.botocore import instrument_client
 from telemetry.integrations.pybreaker import instrument_breaker
+
+if TYPE_CHECKING:
+    from examples.orders.faults import Faults
+    from examples.orders.settings import Settings
 
 _SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
@@ -63,15 +66,13 @@ class Storage:
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="orders",
-            aws_secret_access_key="orders-secret",  # noqa: S106 - a local stand-in's dummy key
+            aws_secret_access_key="orders-secret",
             config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2),
         )
         instrument_client(self.client)
         self.client.meta.events.register("before-send.s3", self._inject, unique_id="orders.fault-injection")
-        try:
+        with contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
             self.client.create_bucket(Bucket=self.bucket)
-        except self.client.exceptions.BucketAlreadyOwnedByYou:
-            pass
 
     def stop(self) -> None:
         if self._moto is not None:

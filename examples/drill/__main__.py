@@ -110,28 +110,49 @@ def drill_config(pager_port: int, *, scale: float) -> RulesConfig:
     )
 
 
-def _example(service: Service, traffic: Traffic, scenario: Scenario, start: float, end: float) -> dict[str, Any]:
+def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
+    """Add the example's spans as the stand-in collector received them."""
+    trace_id = example.get("trace_id")
+    spans = _wait(lambda: stack.otlp.trace(trace_id), 5.0, 0.25) if trace_id else None
+    example["spans"] = [f"{span.name} {span.events}" for span in spans or []]
+    example["span_has_correlation_id"] = any(
+        example["correlation_id"]
+        in (span.attributes.get("app.correlation_id"), span.attributes.get("messaging.message.conversation_id"))
+        for span in spans or []
+    )
+    return example
+
+
+def _example(
+    stack: Stack, service: Service, traffic: Traffic, scenario: Scenario, *, start: float, end: float
+) -> dict[str, Any]:
     failures = traffic.failures_between(start, end, scenario.path_part)
     for request in reversed(failures):
         logs = service.log_lines(request.correlation_id)
         if logs:
             trace_id = next((line["trace_id"] for line in logs if "trace_id" in line), None)
-            return {
-                "request": f"{request.method} {request.path} -> {request.status}",
-                "correlation_id": request.correlation_id,
-                "trace_id": trace_id,
-                "logs": logs,
-            }
+            return _with_spans(
+                stack,
+                {
+                    "request": f"{request.method} {request.path} -> {request.status}",
+                    "correlation_id": request.correlation_id,
+                    "trace_id": trace_id,
+                    "logs": logs,
+                },
+            )
     # The consumer's failures happen off the request path: show its dead-letter log line.
     for line in reversed(service.log_path.read_text(errors="replace").splitlines()):
         if '"telemetry.dlq.dead_lettered"' in line or '"telemetry.consumer.retry_scheduled"' in line:
             entry = json.loads(line)
-            return {
-                "request": "order.created message (consumer)",
-                "correlation_id": entry.get("correlation_id"),
-                "trace_id": entry.get("trace_id"),
-                "logs": [entry],
-            }
+            return _with_spans(
+                stack,
+                {
+                    "request": "order.created message (consumer)",
+                    "correlation_id": entry.get("correlation_id"),
+                    "trace_id": entry.get("trace_id"),
+                    "logs": service.log_lines(entry.get("correlation_id", "")),
+                },
+            )
     return {}
 
 
@@ -167,12 +188,13 @@ def run_scenario(
         timeline.say(scenario.name, f"runbook: {outcome.page.annotations.get('runbook_url', '')}")
     else:
         timeline.say(scenario.name, f"NO PAGE for {scenario.alertname} within {timeout:.0f}s")
-    outcome.example = _example(service, traffic, scenario, started, time.time())
+    outcome.example = _example(stack, service, traffic, scenario, start=started, end=time.time())
     if outcome.example:
         timeline.say(
             scenario.name,
             f"example: {outcome.example['request']} correlation_id={outcome.example['correlation_id']} "
-            f"trace_id={outcome.example['trace_id']} ({len(outcome.example['logs'])} log lines)",
+            f"trace_id={outcome.example['trace_id']} ({len(outcome.example['logs'])} log lines, "
+            f"{len(outcome.example['spans'])} spans)",
         )
     service.set_faults(**scenario.clear)
     timeline.say(scenario.name, "fault removed")
@@ -195,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="drill-"))
     timeline = Timeline()
     outcomes: list[Outcome] = []
-    service = Service(workdir)
     with Stack(workdir / "stack") as stack:
         stack.pager.start()
+        stack.otlp.start()
+        service = Service(
+            workdir,
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": stack.otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"},
+        )
         config = drill_config(stack.pager.port, scale=args.scale)
         files = render(config)
         rules_dir = workdir / "rules"

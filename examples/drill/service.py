@@ -55,9 +55,9 @@ class Service:
             "ORDERS_FAULTS": "1",
             "OTEL_SERVICE_NAME": "orders",
             "PYTHONPATH": str(ROOT),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "",
             **self.env,
         }
-        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "examples.orders"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

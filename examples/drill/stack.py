@@ -102,6 +102,7 @@ class Stack:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pager = Pager()
+        self.otlp = OtlpSink()
         self.prometheus_port = free_port()
         self.alertmanager_port = free_port()
         self._processes: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -227,3 +228,70 @@ class Stack:
                 process.wait(timeout=5)
         self._processes.clear()
         self.pager.stop()
+        self.otlp.stop()
+
+
+@dataclass
+class SpanSeen:
+    trace_id: str
+    name: str
+    attributes: dict[str, Any]
+    events: list[str]
+
+
+@dataclass
+class OtlpSink:
+    """Stands in for the OpenTelemetry Collector: accepts OTLP/HTTP and keeps the spans, so
+    the drill can show that a paged request's trace carries its correlation ID."""
+
+    port: int = field(default_factory=free_port)
+    spans: list[SpanSeen] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        sink = self
+
+        def value(any_value: Any) -> Any:
+            kind = any_value.WhichOneof("value")
+            return getattr(any_value, kind) if kind else None
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    for resource in request.resource_spans:
+                        for scope in resource.scope_spans:
+                            sink.spans.extend(
+                                SpanSeen(
+                                    trace_id=span.trace_id.hex(),
+                                    name=span.name,
+                                    attributes={a.key: value(a.value) for a in span.attributes},
+                                    events=[event.name for event in span.events],
+                                )
+                                for span in scope.spans
+                            )
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def trace(self, trace_id: str) -> list[SpanSeen]:
+        return [span for span in self.spans if span.trace_id == trace_id]

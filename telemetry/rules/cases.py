@@ -395,7 +395,7 @@ def _outbox() -> list[Case]:
                     (
                         Fired(
                             {"severity": "critical", "service": "api"},
-                            "The outbox relay of api last completed a poll 8m 0s ago.",
+                            "The outbox relay of api last had a healthy poll 8m 0s ago.",
                         ),
                     ),
                 ),
@@ -592,9 +592,9 @@ def _rule_for(rules: list[AlertRule], name: str, labels: dict[str, str]) -> Aler
 
 def test_files(cfg: RulesConfig) -> dict[Path, str]:
     files: dict[Path, str] = {}
-    rules_by_family = {family.name: list(family.alerts) for family in families(cfg)}
+    by_name = {family.name: family for family in families(cfg)}
     for family, family_cases in cases(cfg).items():
-        rules = rules_by_family[family]
+        rules = list(by_name[family].alerts)
         tests = []
         for case in family_cases:
             test: dict[str, Any] = {
@@ -612,7 +612,9 @@ def test_files(cfg: RulesConfig) -> dict[Path, str]:
                         {
                             "exp_labels": fired.labels,
                             "exp_annotations": {
-                                **alert_annotations(cfg, _rule_for(rules, check.alert, fired.labels), fired.labels),
+                                **alert_annotations(
+                                    cfg, by_name[family], _rule_for(rules, check.alert, fired.labels), fired.labels
+                                ),
                                 "description": fired.description,
                             },
                         }

@@ -125,7 +125,7 @@ class RulesConfig:
     # --- links in annotations
     runbook_base_url: str = "https://github.com/resilience-telemetry/resilience-telemetry/blob/main/alerts/runbooks.md"
     dashboard_base_url: str = "http://localhost:3000"
-    dashboard_uid: str = "resilience-overview"
+    dashboard_uid_prefix: str = "rt-"  # dashboards/<name>.json has uid <prefix><name>
     trace_search_base_url: str = "http://localhost:3000/explore"
     trace_datasource_uid: str = "tempo"
 

@@ -25,7 +25,8 @@ class Record:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertRule:
     """One alerting rule. ``trace_filters`` are (TraceQL attribute, alert label) pairs for the
-    prefilled trace search; ``trace_errors`` adds ``status = error`` to it."""
+    prefilled trace search; ``trace_errors`` adds ``status = error`` to it; ``dashboard_vars``
+    are (dashboard variable, alert label) pairs set in the dashboard link besides the service."""
 
     name: str
     expr: str
@@ -35,6 +36,7 @@ class AlertRule:
     description: str
     trace_filters: tuple[tuple[str, str], ...] = ()
     trace_errors: bool = True
+    dashboard_vars: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
 
 
@@ -51,8 +53,11 @@ class Runbook:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Family:
+    """One rule file; ``dashboard`` names the Grafana dashboard its alerts link to."""
+
     name: str
     title: str
+    dashboard: str
     records: tuple[Record, ...]
     alerts: tuple[AlertRule, ...]
     runbooks: tuple[Runbook, ...]
@@ -86,11 +91,13 @@ def _breaker(q: Builder, cfg: RulesConfig) -> Family:
     trace = (_span(c.BREAKER_NAME),)
     return Family(
         name="breaker",
+        dashboard="breakers",
         title="Circuit breakers",
         records=(),
         alerts=(
             AlertRule(
                 name="CircuitBreakerOpen",
+                dashboard_vars=(("instance", "instance"), ("breaker", name)),
                 expr=open_expr,
                 for_=cfg.breaker_pending,
                 severity="critical",
@@ -104,6 +111,7 @@ def _breaker(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="CircuitBreakerFlapping",
+                dashboard_vars=(("instance", "instance"), ("breaker", name)),
                 expr=flapping,
                 for_=cfg.breaker_flapping_for,
                 severity="warning",
@@ -117,6 +125,7 @@ def _breaker(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="CircuitBreakerOpenTimeHigh",
+                dashboard_vars=(("instance", "instance"), ("breaker", name)),
                 expr=open_time,
                 for_=cfg.breaker_open_time_for,
                 severity="warning",
@@ -196,11 +205,13 @@ def _pool(q: Builder, cfg: RulesConfig) -> Family:
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     return Family(
         name="pool",
+        dashboard="pools",
         title="Database connection pools",
         records=(),
         alerts=(
             AlertRule(
                 name="DatabasePoolTimeouts",
+                dashboard_vars=(("pool", pool),),
                 expr=(
                     f"sum {q.by(timeouts, pool)} (increase({q.series(timeouts)}[{cfg.pool_timeouts_window}]))"
                     f" > {number(cfg.pool_timeouts_threshold)}"
@@ -216,6 +227,7 @@ def _pool(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="DatabasePoolWaiters",
+                dashboard_vars=(("instance", "instance"), ("pool", pool)),
                 expr=f"sum {q.by(pending, pool, instance=True)} ({q.series(pending)}) > 0",
                 for_=cfg.pool_waiters_for,
                 severity="warning",
@@ -229,6 +241,7 @@ def _pool(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="DatabasePoolSaturated",
+                dashboard_vars=(("instance", "instance"), ("pool", pool)),
                 expr=(
                     f"sum {q.by(count, pool, instance=True)} ({q.series(count, **used)})\n"
                     f">=\nsum {q.by(maximum, pool, instance=True)} ({q.series(maximum)})"
@@ -316,11 +329,13 @@ def _dependency(q: Builder, cfg: RulesConfig) -> Family:
     svc = cfg.service_label
     return Family(
         name="dependency",
+        dashboard="dependencies",
         title="Dependencies (S3 and others) and health checks",
         records=(d_rate, d_ratio, h_rate, h_ratio),
         alerts=(
             AlertRule(
                 name="DependencyFailureRatioHigh",
+                dashboard_vars=(("dependency", dep),),
                 expr=(
                     f"{d_ratio_name} > {number(cfg.dependency_failure_ratio)}\n"
                     f"and on ({svc}, {dep})\n{d_rate_name} > {number(cfg.dependency_min_rate)}"
@@ -338,6 +353,7 @@ def _dependency(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="HealthCheckFailureRatioHigh",
+                dashboard_vars=(("check", check),),
                 expr=(
                     f"label_replace(\n  {h_ratio_name} > {number(cfg.health_failure_ratio)}\n"
                     f"  and on ({svc}, {check})\n  {h_rate_name} > {number(cfg.health_min_rate)},\n"
@@ -401,6 +417,7 @@ def _retry(q: Builder, cfg: RulesConfig) -> Family:
     trace = (_span(c.RETRY_NAME),)
     return Family(
         name="retry",
+        dashboard="retries",
         title="Retries",
         records=(
             rate,
@@ -411,6 +428,7 @@ def _retry(q: Builder, cfg: RulesConfig) -> Family:
         alerts=(
             AlertRule(
                 name="RetryExhaustionRatioHigh",
+                dashboard_vars=(("retry", name),),
                 expr=f"{ratio_name} > {number(cfg.retry_exhaustion_ratio)}\n{guard}",
                 for_=cfg.retry_for,
                 severity="warning",
@@ -420,6 +438,7 @@ def _retry(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="RetryAmplificationHigh",
+                dashboard_vars=(("retry", name),),
                 expr=f"{amplification_name} > {number(cfg.retry_amplification)}\n{guard}",
                 for_=cfg.retry_for,
                 severity="warning",
@@ -464,6 +483,7 @@ def _outbox(q: Builder, cfg: RulesConfig) -> Family:
     def stale(severity: str, threshold: float) -> AlertRule:
         return AlertRule(
             name="OutboxBacklogStale",
+            dashboard_vars=(("outbox_table", table),),
             expr=f"max {q.by(age, table)} ({q.series(age)}) > {number(threshold)}",
             for_=cfg.outbox_age_for,
             severity=severity,
@@ -479,6 +499,7 @@ def _outbox(q: Builder, cfg: RulesConfig) -> Family:
     published = {"outcome": "published"}
     return Family(
         name="outbox",
+        dashboard="outbox-dlq",
         title="Transactional outbox",
         records=(),
         alerts=(
@@ -486,6 +507,7 @@ def _outbox(q: Builder, cfg: RulesConfig) -> Family:
             stale("critical", cfg.outbox_age_critical),
             AlertRule(
                 name="OutboxRelayStalled",
+                dashboard_vars=(("outbox_table", table),),
                 expr=(
                     f"max {q.by(rows, table)} ({q.series(rows, status='pending')}) > 0\n"
                     f"unless on ({svc})\nsum by ({svc}) (increase("
@@ -505,9 +527,9 @@ def _outbox(q: Builder, cfg: RulesConfig) -> Family:
                 expr=f"time() - max by ({svc}) ({q.series(heartbeat)}) > {number(cfg.outbox_heartbeat_stale)}",
                 for_=cfg.outbox_stall_for,
                 severity="critical",
-                summary="The outbox relay has stopped polling.",
+                summary="The outbox relay has had no healthy poll for minutes.",
                 description=(
-                    f"The outbox relay of {{{{ $labels.{svc} }}}} last completed a poll "
+                    f"The outbox relay of {{{{ $labels.{svc} }}}} last had a healthy poll "
                     f"{{{{ $value | humanizeDuration }}}} ago."
                 ),
                 trace_errors=False,
@@ -540,11 +562,15 @@ def _outbox(q: Builder, cfg: RulesConfig) -> Family:
             Runbook(
                 alert="OutboxRelayHeartbeatStale",
                 meaning=(
-                    f"The relay's last completed poll is older than {number(cfg.outbox_heartbeat_stale)}s: "
-                    "it hangs (a poll that never returns) even if the process still answers scrapes."
+                    f"The relay's last healthy poll (nothing to publish, or at least one row published) is "
+                    f"older than {number(cfg.outbox_heartbeat_stale)}s: it hangs, or every publish fails, even "
+                    "if the process still answers scrapes."
                 ),
-                confirm="Outbox panel: relay heartbeat age; oldest pending age rising.",
-                causes=("A poll blocked on a database lock or a broker call without a timeout.",),
+                confirm="Outbox panel: relay heartbeat age; dispatched by outcome; oldest pending age rising.",
+                causes=(
+                    "The broker is unreachable, so no poll publishes anything.",
+                    "A poll blocked on a database lock or a broker call without a timeout.",
+                ),
                 mitigation=("Restart the relay; add timeouts to the blocking call found in its last trace.",),
             ),
         ),
@@ -558,11 +584,13 @@ def _dlq(q: Builder, cfg: RulesConfig) -> Family:
     trace = ((f"span.{c.DESTINATION.name}", queue),)
     return Family(
         name="dlq",
+        dashboard="outbox-dlq",
         title="Dead-letter queues",
         records=(),
         alerts=(
             AlertRule(
                 name="DeadLetterInflow",
+                dashboard_vars=(("queue", queue),),
                 expr=(
                     f"sum {q.by(dead, queue)} (increase({q.series(dead)}[{cfg.dlq_inflow_window}]))"
                     f" > {number(cfg.dlq_inflow_threshold)}"
@@ -578,6 +606,7 @@ def _dlq(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="DeadLetterQueueStale",
+                dashboard_vars=(("queue", queue),),
                 expr=f"max {q.by(oldest, queue)} ({q.series(oldest)}) > {number(cfg.dlq_stale_age)}",
                 for_=cfg.dlq_stale_for,
                 severity="warning",
@@ -620,6 +649,7 @@ def _degraded_and_meta(q: Builder, cfg: RulesConfig) -> Family:
     info = c.TELEMETRY_INFO
     return Family(
         name="meta",
+        dashboard="overview",
         title="Degraded mode and the telemetry pipeline",
         records=(),
         alerts=(
@@ -760,6 +790,7 @@ def _slo(q: Builder, cfg: RulesConfig) -> Family:
     )
     return Family(
         name="slo",
+        dashboard="overview",
         title="HTTP SLOs (multi-window, multi-burn-rate)",
         records=tuple(records),
         alerts=tuple(alerts),

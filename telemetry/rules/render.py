@@ -46,7 +46,9 @@ def trace_query(cfg: RulesConfig, alert: AlertRule, slot: Callable[[str], str]) 
     return "{ " + " && ".join(conditions) + " }"
 
 
-def alert_annotations(cfg: RulesConfig, alert: AlertRule, values: Mapping[str, str] | None = None) -> dict[str, str]:
+def alert_annotations(
+    cfg: RulesConfig, family: Family, alert: AlertRule, values: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``summary``, ``description``, ``runbook_url``, ``dashboard_url``, ``trace_search_url``.
 
     With ``values`` (label -> value) the links come out as Prometheus renders them for those
@@ -57,14 +59,17 @@ def alert_annotations(cfg: RulesConfig, alert: AlertRule, values: Mapping[str, s
     def marker(label: str) -> str:
         return f"{_MARK}{label}{_MARK}"
 
-    dashboard = f"{cfg.dashboard_base_url}/d/{cfg.dashboard_uid}?var-{svc}={quote(marker(svc), safe='')}"
+    variables = ((svc, svc), *alert.dashboard_vars)
+    query = "&".join(f"var-{name}={quote(marker(label), safe='')}" for name, label in variables)
+    dashboard = f"{cfg.dashboard_base_url}/d/{cfg.dashboard_uid_prefix}{family.dashboard}?{query}"
     pane = {
         "datasource": cfg.trace_datasource_uid,
         "queries": [{"refId": "A", "queryType": "traceql", "query": trace_query(cfg, alert, marker)}],
         "range": {"from": "now-1h", "to": "now"},
     }
-    trace = f"{cfg.trace_search_base_url}?left={quote(json.dumps(pane, separators=(',', ':')), safe='')}"
-    labels = (svc, *(label for _, label in alert.trace_filters))
+    panes = quote(json.dumps({"a": pane}, separators=(",", ":")), safe="")
+    trace = f"{cfg.trace_search_base_url}?schemaVersion=1&panes={panes}"
+    labels = (svc, *(label for _, label in alert.trace_filters), *(label for _, label in alert.dashboard_vars))
     return {
         "summary": alert.summary,
         "description": alert.description,
@@ -74,13 +79,13 @@ def alert_annotations(cfg: RulesConfig, alert: AlertRule, values: Mapping[str, s
     }
 
 
-def _alert(cfg: RulesConfig, alert: AlertRule) -> dict[str, Any]:
+def _alert(cfg: RulesConfig, family: Family, alert: AlertRule) -> dict[str, Any]:
     return {
         "alert": alert.name,
         "expr": alert.expr,
         "for": alert.for_,
         "labels": {"severity": alert.severity, **dict(alert.labels)},
-        "annotations": alert_annotations(cfg, alert),
+        "annotations": alert_annotations(cfg, family, alert),
     }
 
 
@@ -93,7 +98,9 @@ def rule_file(cfg: RulesConfig, family: Family) -> str:
                 "rules": [{"record": r.record, "expr": r.expr} for r in family.records],
             }
         )
-    groups.append({"name": f"resilience-{family.name}-alerts", "rules": [_alert(cfg, a) for a in family.alerts]})
+    groups.append(
+        {"name": f"resilience-{family.name}-alerts", "rules": [_alert(cfg, family, a) for a in family.alerts]}
+    )
     return HEADER + dump({"groups": groups})
 
 
@@ -163,7 +170,8 @@ def runbooks(cfg: RulesConfig, families: tuple[Family, ...]) -> str:
                 "",
                 (
                     f"**Confirm on the dashboard.** {book.confirm} "
-                    f"(`{cfg.dashboard_base_url}/d/{cfg.dashboard_uid}`, filtered on the alert's service)."
+                    f"(`{cfg.dashboard_base_url}/d/{cfg.dashboard_uid_prefix}{family.dashboard}`; the alert's "
+                    "`dashboard_url` opens it filtered on the alert's labels)."
                 ),
                 "",
                 (

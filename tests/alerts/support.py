@@ -17,10 +17,11 @@ RULE_FILES = sorted(ALERTS.glob("*.rules.yml"))
 TEST_FILES = sorted((ALERTS / "tests").glob("*.test.yml"))
 
 
-def tool(name: str) -> str:
-    """The path of a Debian-packaged tool; skips locally, fails under CI=true when missing."""
-    path = shutil.which(name)
-    require(path is not None, f"{name} (scripts/install-tools.sh)")
+def tool(*names: str) -> str:
+    """The path of the first of ``names`` on PATH (Debian-packaged tools, installed by
+    scripts/install-tools.sh); skips locally, fails under CI=true when none is there."""
+    path = next((found for found in map(shutil.which, names) if found is not None), None)
+    require(path is not None, f"{' or '.join(names)} (scripts/install-tools.sh)")
     assert path is not None
     return path
 

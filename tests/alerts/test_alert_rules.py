@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 
@@ -14,7 +15,7 @@ from telemetry.__main__ import main
 from telemetry.rules import RulesConfig, expressions
 from telemetry.rules.config import duration_seconds
 from telemetry.rules.promql import Builder
-from tests.alerts.support import ALERTS, RULE_FILES, TEST_FILES, alert_checks, alert_rules, record_rules, run
+from tests.alerts.support import ALERTS, ROOT, RULE_FILES, TEST_FILES, alert_checks, alert_rules, record_rules, run
 
 EXTRA_METRICS = {"ALERTS", "up"}
 TARGET_LABELS = {"service", "instance", "job"}
@@ -173,21 +174,44 @@ def test_runbook_urls_point_to_existing_sections() -> None:
 
 def test_links_are_templated_with_the_alert_labels() -> None:
     """Dashboard and trace-search links carry the alert's service (and breaker) as templates;
-    the trace search is a TraceQL query for Grafana Explore."""
+    the trace search is a TraceQL query in a Grafana Explore pane."""
     rule = next(rule for rule in alert_rules() if rule["alert"] == "CircuitBreakerOpen")
     links = rule["annotations"]
     assert links["dashboard_url"] == (
-        "http://localhost:3000/d/resilience-overview?var-service={{ $labels.service | urlquery }}"
+        "http://localhost:3000/d/rt-breakers?var-service={{ $labels.service | urlquery }}"
+        "&var-instance={{ $labels.instance | urlquery }}&var-breaker={{ $labels.breaker_name | urlquery }}"
     )
-    pane = links["trace_search_url"].split("?left=", 1)[1]
-    from urllib.parse import unquote
+    base, panes = links["trace_search_url"].split("&panes=", 1)
+    assert base == "http://localhost:3000/explore?schemaVersion=1"
+    filled = unquote(panes).replace("{{ $labels.service | urlquery }}", "api")
+    pane = json.loads(filled.replace("{{ $labels.breaker_name | urlquery }}", "s3"))["a"]
+    assert pane == {
+        "datasource": "tempo",
+        "queries": [
+            {
+                "refId": "A",
+                "queryType": "traceql",
+                "query": '{ resource.service.name = "api" && span.breaker.name = "s3" && status = error }',
+            }
+        ],
+        "range": {"from": "now-1h", "to": "now"},
+    }
 
-    query = json.loads(
-        unquote(pane)
-        .replace("{{ $labels.service | urlquery }}", "api")
-        .replace("{{ $labels.breaker_name | urlquery }}", "s3")
-    )["queries"][0]["query"]
-    assert query == '{ resource.service.name = "api" && span.breaker.name = "s3" && status = error }'
+
+def test_dashboard_links_point_to_existing_dashboards_and_variables() -> None:
+    """Every `dashboard_url` names a dashboard of dashboards/*.json by uid and sets only
+    variables that dashboard defines."""
+    boards = {}
+    for path in (ROOT / "dashboards").glob("*.json"):
+        model = json.loads(path.read_text(encoding="utf-8"))
+        boards[model["uid"]] = {variable["name"] for variable in model["templating"]["list"]}
+    for rule in alert_rules():
+        url = urlsplit(rule["annotations"]["dashboard_url"])
+        uid = url.path.removeprefix("/d/")
+        assert uid in boards, (rule["alert"], uid)
+        names = {key.removeprefix("var-") for key, _ in parse_qsl(url.query)}
+        assert "service" in names
+        assert names <= boards[uid], (rule["alert"], names - boards[uid])
 
 
 def test_builder_rejects_names_outside_the_catalog() -> None:

@@ -4,17 +4,14 @@ generated rules, and a real Alertmanager delivers the page to a webhook in this 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from examples.drill.stack import Stack
 from telemetry import catalog
 from telemetry.metrics import family
 from telemetry.rules import RulesConfig, render
@@ -23,12 +20,6 @@ from telemetry.rules.render import alert_annotations
 from tests.alerts.support import tool
 
 DEADLINE_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OpenBreaker:
@@ -50,145 +41,92 @@ class OpenBreaker:
         yield operations
 
 
-class Webhook(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Receive)
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Receive(BaseHTTPRequestHandler):
-    server: Webhook
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with self.server.lock:
-            self.server.received.append((self.path, json.loads(body)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def wait_for(predicate: Any, deadline: float, what: str, logs: list[Path]) -> Any:
+def wait_for(predicate: Any, deadline: float, what: str, stack: Stack) -> Any:
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
         time.sleep(0.2)
-    tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
-    msg = f"timed out waiting for {what}\n{tails}"
+    logs = "\n".join(
+        f"--- {name}\n{(stack.workdir / f'{name}.log').read_text(errors='replace')[-3000:]}"
+        for name in ("prometheus", "alertmanager")
+    )
+    msg = f"timed out waiting for {what}; pages: {stack.pager.pages}\n{logs}"
     raise AssertionError(msg)
+
+
+def start_prometheus(stack: Stack, instance: str) -> None:
+    """Like ``Stack.start_prometheus``, plus a 1s alert resend delay: Watchdog fires at the
+    first evaluation, before Prometheus has found Alertmanager, and would wait a minute."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in sorted(stack.workdir.glob("*.rules.yml"))],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{stack.alertmanager_port}"]}]}]},
+        "scrape_configs": [
+            {"job_name": "e2e", "static_configs": [{"targets": [instance], "labels": {"service": "e2e"}}]}
+        ],
+    }
+    path = stack.workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    stack._spawn(
+        "prometheus",
+        [
+            tool("prometheus"),
+            f"--config.file={path}",
+            f"--storage.tsdb.path={stack.workdir / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{stack.prometheus_port}",
+            "--rules.alert.resend-delay=1s",
+        ],
+    )
+    stack.wait_ready(f"{stack.prometheus_url}/-/ready")
 
 
 def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path: Path) -> None:
     """A breaker open longer than the (compressed) limit reaches the pager webhook with the
     alert's exact labels and annotations; the S3 failure-ratio alert of the same dependency
     fires too but is inhibited, so it is never paged; Watchdog reaches the dead-man receiver."""
-    prometheus = tool("prometheus")
-    alertmanager_bin = tool("prometheus-alertmanager")
+    tool("prometheus")
+    tool("alertmanager", "prometheus-alertmanager")
     from prometheus_client import CollectorRegistry, start_http_server
 
-    hook = Webhook()
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    config = RulesConfig(
-        scrape_interval="1s",
-        breaker_not_closed_for="3s",
-        breaker_pending="1s",
-        rate_window="4s",
-        dependency_failure_for="5s",  # after the breaker page, so the inhibition is in place
-        pager_url=f"{hook.url}/pager",
-        ticket_url=f"{hook.url}/ticket",
-        deadman_url=f"{hook.url}/deadman",
-        group_wait="1s",
-        group_interval="1s",
-    )
-    for path, content in render(config).items():
-        (tmp_path / path.name).write_text(content, encoding="utf-8")
     registry = CollectorRegistry()
     registry.register(OpenBreaker())
-    app_port, prom_port, am_port = free_port(), free_port(), free_port()
-    server, _ = start_http_server(app_port, addr="127.0.0.1", registry=registry)
-    instance = f"127.0.0.1:{app_port}"
-    prom_config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(path) for path in sorted(tmp_path.glob("*.rules.yml"))],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [
-            {"job_name": "app", "static_configs": [{"targets": [instance], "labels": {"service": "e2e"}}]}
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom_config), encoding="utf-8")
-    logs = [tmp_path / "prometheus.log", tmp_path / "alertmanager.log"]
-    processes: list[subprocess.Popen[bytes]] = []
     deadline = time.monotonic() + DEADLINE_SECONDS
-    try:
-        with logs[1].open("wb") as am_log:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        alertmanager_bin,
-                        f"--config.file={tmp_path / 'alertmanager.yml'}",
-                        f"--storage.path={tmp_path / 'am-data'}",
-                        f"--web.listen-address=127.0.0.1:{am_port}",
-                        "--cluster.listen-address=",
-                    ],
-                    stdout=am_log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        with logs[0].open("wb") as prom_log:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        prometheus,
-                        f"--config.file={tmp_path / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--rules.alert.resend-delay=1s",  # re-send what fired before Alertmanager was found
-                    ],
-                    stdout=prom_log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-
-        def page() -> dict[str, Any] | None:
-            with hook.lock:
-                for path, payload in hook.received:
-                    if path == "/pager" and payload["status"] == "firing":
-                        return payload
-            return None
-
-        payload = wait_for(page, deadline, "the CircuitBreakerOpen page", logs)
-        wait_for(
-            lambda: any(path == "/deadman" for path, _ in hook.received), deadline, "the Watchdog notification", logs
+    with Stack(tmp_path) as stack:
+        hook = f"http://127.0.0.1:{stack.pager.port}"
+        config = RulesConfig(
+            scrape_interval="1s",
+            breaker_not_closed_for="3s",
+            breaker_pending="1s",
+            rate_window="4s",
+            dependency_failure_for="5s",  # after the breaker page, so the inhibition is in place
+            pager_url=f"{hook}/pager",
+            ticket_url=f"{hook}/ticket",
+            deadman_url=f"{hook}/deadman",
+            group_wait="1s",
+            group_interval="1s",
         )
+        files = {path.name: content for path, content in render(config).items()}
+        for name, content in files.items():
+            (tmp_path / name).write_text(content, encoding="utf-8")
+        server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+        try:
+            instance = f"127.0.0.1:{server.server_port}"
+            stack.pager.start()
+            stack.start_alertmanager(yaml.safe_load(files["alertmanager.yml"]))
+            start_prometheus(stack, instance)
+            page = wait_for(lambda: stack.pager.find("CircuitBreakerOpen"), deadline, "the page", stack)
+            wait_for(lambda: stack.pager.find("Watchdog"), deadline, "the Watchdog notification", stack)
 
-        def inhibited() -> list[Any]:
-            with urllib.request.urlopen(f"http://127.0.0.1:{am_port}/api/v2/alerts", timeout=5) as response:
-                alerts = json.load(response)
-            return [a for a in alerts if a["labels"]["alertname"] == "DependencyFailureRatioHigh"]
+            def inhibited() -> list[Any]:
+                with urllib.request.urlopen(f"{stack.alertmanager_url}/api/v2/alerts", timeout=5) as response:
+                    alerts = json.load(response)
+                return [a for a in alerts if a["labels"]["alertname"] == "DependencyFailureRatioHigh"]
 
-        muted = wait_for(inhibited, deadline, "DependencyFailureRatioHigh in Alertmanager", logs)
-        time.sleep(2)  # group_wait + group_interval: it would have been paged by now
-        paged = [a["labels"]["alertname"] for path, p in list(hook.received) if path == "/pager" for a in p["alerts"]]
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        server.shutdown()
-        hook.shutdown()
-        hook.server_close()
+            muted = wait_for(inhibited, deadline, "DependencyFailureRatioHigh in Alertmanager", stack)
+            time.sleep(2)  # group_wait + group_interval: it would have been paged by now
+        finally:
+            server.shutdown()
 
     labels = {
         "alertname": "CircuitBreakerOpen",
@@ -198,29 +136,21 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
         "breaker_name": "s3",
         "dependency": "s3",
     }
-    rule = next(a for f in families(config) for a in f.alerts if a.name == "CircuitBreakerOpen")
+    breakers = next(f for f in families(config) if f.name == "breaker")
+    rule = next(a for a in breakers.alerts if a.name == "CircuitBreakerOpen")
     annotations = {
-        **alert_annotations(config, rule, labels),
+        **alert_annotations(config, breakers, rule, labels),
         "description": (
             f"Breaker s3 of e2e on {instance} has been open or half-open for more than 3s; calls to it are rejected."
         ),
     }
-    assert payload["receiver"] == "pager"
-    assert payload["groupLabels"] == {"alertname": "CircuitBreakerOpen", "service": "e2e"}
-    assert [(alert["status"], alert["labels"], alert["annotations"]) for alert in payload["alerts"]] == [
-        ("firing", labels, annotations)
-    ]
+    assert (page.receiver, page.labels, page.annotations) == ("pager", labels, annotations)
+    assert stack.pager.find("Watchdog").receiver == "deadman"
     assert [(a["labels"], a["status"]["state"], a["status"]["inhibitedBy"] != []) for a in muted] == [
         (
-            {
-                "alertname": "DependencyFailureRatioHigh",
-                "severity": "critical",
-                "service": "e2e",
-                "dependency": "s3",
-            },
+            {"alertname": "DependencyFailureRatioHigh", "severity": "critical", "service": "e2e", "dependency": "s3"},
             "suppressed",
             True,
         )
     ]
-    assert set(paged) == {"CircuitBreakerOpen"}
-    assert all(process.returncode is not None for process in processes)
+    assert {p.alertname for p in stack.pager.pages if p.receiver == "pager"} == {"CircuitBreakerOpen"}

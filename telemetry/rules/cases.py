@@ -9,7 +9,7 @@ labels the way Prometheus renders them. Every alert gets at least one firing che
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,7 +48,7 @@ class Case:
     series: tuple[tuple[str, str], ...]
     checks: tuple[Check, ...]
     interval: str = "1m"
-    exprs: tuple[dict[str, Any], ...] = field(default=())
+    exprs: tuple[dict[str, Any], ...] = ()
 
 
 def s(spec: c.MetricSpec, suffix: str = "", **labels: str) -> str:

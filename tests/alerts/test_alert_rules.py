@@ -13,8 +13,10 @@ import pytest
 from telemetry import catalog, rules
 from telemetry.__main__ import main
 from telemetry.rules import RulesConfig, expressions
+from telemetry.rules.cases import cases
 from telemetry.rules.config import duration_seconds
 from telemetry.rules.promql import Builder
+from telemetry.rules.render import dump
 from tests.alerts.support import ALERTS, ROOT, RULE_FILES, TEST_FILES, alert_checks, alert_rules, record_rules, run
 
 EXTRA_METRICS = {"ALERTS", "up"}
@@ -287,3 +289,53 @@ def test_default_generation_includes_the_promtool_tests() -> None:
     files = rules.generate()
     tests = sorted(p.name for p in files if p.parent.name == "tests")
     assert tests == sorted(p.name.replace(".rules.yml", ".test.yml") for p in RULE_FILES)
+
+
+def test_every_catalog_metric_is_in_a_rule_or_a_panel_or_exempt() -> None:
+    """The design's catalog rule, across both generators: each catalog metric is read by an
+    alert or recording rule or a dashboard panel, or says why it is exempt."""
+    from telemetry import dashboards
+
+    used: set[str] = set()
+    for expr in [*expressions(), *dashboards.expressions()]:
+        used |= parse(expr)[0]
+    missing = [spec.prom for spec in catalog.CATALOG if spec.exempt is None and not set(spec.series_names) & used]
+    assert missing == []
+
+
+def test_naive_open_rule_misses_the_cycle_that_ours_catches(promtool, tmp_path: Path) -> None:
+    """The pitfall the breaker rule avoids, run for real: on the same open <-> half-open input,
+    a naive `state="open" == 1` with `for: 5m` never fires (each half-open resets `for`)."""
+    cycle = next(case for case in cases(RulesConfig())["breaker"] if "cycling" in case.name)
+    naive = {
+        "groups": [
+            {
+                "name": "naive",
+                "rules": [
+                    {
+                        "alert": "NaiveBreakerOpen",
+                        "expr": f'{catalog.CIRCUIT_STATE.prom}{{state="open"}} == 1',
+                        "for": "5m",
+                    }
+                ],
+            }
+        ]
+    }
+    (tmp_path / "naive.rules.yml").write_text(dump(naive), encoding="utf-8")
+    test = {
+        "rule_files": ["naive.rules.yml"],
+        "evaluation_interval": "10s",
+        "tests": [
+            {
+                "interval": cycle.interval,
+                "input_series": [{"series": series, "values": values} for series, values in cycle.series],
+                "alert_rule_test": [
+                    {"eval_time": check.at, "alertname": "NaiveBreakerOpen", "exp_alerts": []} for check in cycle.checks
+                ],
+            }
+        ],
+    }
+    (tmp_path / "naive.test.yml").write_text(dump(test), encoding="utf-8")
+    assert [bool(check.fired) for check in cycle.checks] == [False, True]
+    result = run(promtool, "test", "rules", "naive.test.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from telemetry.generate import GENERATORS, check, generate_all, write
 
@@ -16,8 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--root", type=Path, default=Path(), help="repository root to write into")
     gen.add_argument("--only", choices=sorted(GENERATORS), action="append", help="one generator")
     gen.add_argument("--check", action="store_true", help="exit 1 if committed files are stale")
+    gen.add_argument("--config", type=Path, help="YAML or JSON mapping generator name -> options, e.g. {alerts: {...}}")
     args = parser.parse_args(argv)
-    files = generate_all(args.only)
+    files = generate_all(args.only, _load(args.config) if args.config else None)
     if args.check:
         stale = check(args.root, files)
         for path in stale:
@@ -26,6 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     for path in write(args.root, files):
         print(f"wrote {path}")
     return 0
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """A YAML (or JSON, a subset of YAML) mapping of generator name -> options."""
+    try:
+        import yaml
+    except ImportError as exc:
+        msg = "--config needs PyYAML: pip install 'resilience-telemetry[rules]'"
+        raise ImportError(msg) from exc
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        msg = f"{path}: the config must be a mapping of generator name -> options"
+        raise TypeError(msg)
+    return data
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = ["GENERATORS", "check", "generate_all", "write"]
@@ -15,14 +16,17 @@ __all__ = ["GENERATORS", "check", "generate_all", "write"]
 GENERATORS: Final = {
     "metric-table": "telemetry.metric_table",
     "dashboards": "telemetry.dashboards",
+    "alerts": "telemetry.rules",
 }
 
 
-def generate_all(names: list[str] | None = None) -> dict[Path, str]:
+def generate_all(names: list[str] | None = None, config: Mapping[str, Any] | None = None) -> dict[Path, str]:
+    """Run the generators; ``config`` maps a generator name to the options its ``generate`` takes."""
     files: dict[Path, str] = {}
     for name in names or list(GENERATORS):
         module = importlib.import_module(GENERATORS[name])
-        files.update(module.generate())
+        section = (config or {}).get(name)
+        files.update(module.generate() if section is None else module.generate(section))
     return files
 
 

@@ -1,0 +1,59 @@
+"""Prometheus alert and recording rules, Alertmanager routing and runbooks, generated from
+the metric catalog and one typed config.
+
+Usage::
+
+    python -m telemetry generate --only alerts                      # the defaults, into alerts/
+    python -m telemetry generate --only alerts --config ops.yml     # {"alerts": {...overrides}}
+
+    from telemetry.rules import RulesConfig, generate
+    files = generate({"breaker_not_closed_for": "10m", "selector": 'job="api"'})
+
+With the default config the promtool unit tests (``alerts/tests/*.test.yml``) are generated
+too; they pin the default thresholds, so a custom config gets the rules without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from telemetry.rules.config import RulesConfig, SloWindow, duration_seconds
+from telemetry.rules.definitions import families
+from telemetry.rules.render import alertmanager, rule_file, runbooks
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["RulesConfig", "SloWindow", "duration_seconds", "expressions", "generate", "render"]
+
+ALERTS_DIR = Path("alerts")
+
+
+def render(config: RulesConfig) -> dict[Path, str]:
+    """Rule files, ``alertmanager.yml`` and ``runbooks.md`` for ``config``."""
+    parts = families(config)
+    files = {ALERTS_DIR / f"{family.name}.rules.yml": rule_file(config, family) for family in parts}
+    files[ALERTS_DIR / "alertmanager.yml"] = alertmanager(config)
+    files[ALERTS_DIR / "runbooks.md"] = runbooks(config, parts)
+    return files
+
+
+def generate(config: Mapping[str, Any] | None = None) -> dict[Path, str]:
+    """The ``alerts`` generator: ``config`` is a mapping of :class:`RulesConfig` overrides."""
+    settings = RulesConfig.from_mapping(config or {})
+    files = render(settings)
+    if settings == RulesConfig():
+        from telemetry.rules.cases import test_files
+
+        files.update(test_files(settings))
+    return files
+
+
+def expressions(config: RulesConfig | None = None) -> list[str]:
+    """Every PromQL expression (recording and alerting) of the rules for ``config``."""
+    exprs: list[str] = []
+    for family in families(config or RulesConfig()):
+        exprs += [record.expr for record in family.records]
+        exprs += [alert.expr for alert in family.alerts]
+    return exprs

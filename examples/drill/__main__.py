@@ -70,7 +70,7 @@ def scenarios() -> list[Scenario]:
             alertname="DependencyFailureRatioHigh",
             fault={"s3_failure_ratio": 0.8},
             clear={"s3_failure_ratio": 0.0},
-            signal=f'increase({catalog.DEPENDENCY_OPERATIONS.prom}{{outcome="server_error"}}[30s]) > 0',
+            signal=f'increase({catalog.DEPENDENCY_OPERATIONS.prom}{{outcome=~"server_error|throttled"}}[30s]) > 0',
             path_part="/receipt",
         ),
         Scenario(

@@ -182,6 +182,8 @@ class Stack:
                 f"--storage.tsdb.path={self.workdir / 'prom-data'}",
                 f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
                 "--enable-feature=exemplar-storage",
+                # Send firing alerts at once (default 1m), so a drill's pages are not delayed.
+                "--rules.alert.resend-delay=1s",
                 "--log.level=warn",
             ],
         )

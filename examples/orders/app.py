@@ -124,7 +124,7 @@ class Orders:
 
     async def stop(self) -> None:
         self._stop.set()
-        self.hostage.release()
+        await self.hostage.release()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -172,12 +172,12 @@ class Orders:
             await conn.execute(orders.update().where(orders.c.id == order_id).values(receipt_key=key))
         return {"id": order_id, "receipt": key}
 
-    def apply_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
+    async def apply_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.faults.update(changes)
         if "pool_holders" in changes:
-            self.hostage.release()
+            await self.hostage.release()
             if self.faults.pool_holders:
-                self.hostage.hold(self.engine.sync_engine, self.faults.pool_holders)
+                await self.hostage.hold(self.engine, self.faults.pool_holders)
         if "breaker_open" in changes:
             self.storage.force_breaker(open_=self.faults.breaker_open)
         logging.getLogger("orders.faults").warning("faults changed: %s", changes)
@@ -227,7 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         @app.post("/admin/faults")
         async def set_faults(changes: FaultChanges) -> dict[str, Any]:
-            return service().apply_faults(changes.model_dump(exclude_none=True))
+            return await service().apply_faults(changes.model_dump(exclude_none=True))
 
     app.include_router(health_router(orders_service.health))
     telemetry.instrument(app)

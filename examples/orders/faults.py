@@ -6,8 +6,9 @@ routed, so a production deployment cannot reach them by accident.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
-import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -39,30 +40,29 @@ class Faults:
 
 
 class PoolHostage:
-    """Background threads that check out connections and hold them, to exhaust the pool."""
+    """Tasks that check out connections and hold them, to exhaust the pool."""
 
     def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def hold(self, engine: Any, count: int) -> None:
-        self.release()
-        self._stop = threading.Event()
+    async def hold(self, engine: Any, count: int) -> None:
+        await self.release()
+        self._stop = asyncio.Event()
         stop = self._stop
 
-        def hostage() -> None:
+        async def hostage() -> None:
             try:
-                with engine.connect():
-                    stop.wait()
+                async with engine.connect():
+                    await stop.wait()
             except Exception:
-                pass
+                logging.getLogger("orders.faults").info("a pool hostage could not get a connection")
 
-        self._threads = [threading.Thread(target=hostage, daemon=True) for _ in range(count)]
-        for thread in self._threads:
-            thread.start()
+        self._tasks = [asyncio.create_task(hostage()) for _ in range(count)]
+        await asyncio.sleep(0.1)  # let them check out before the drill sends traffic
 
-    def release(self) -> None:
+    async def release(self) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        self._tasks = []

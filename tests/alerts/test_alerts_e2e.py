@@ -56,29 +56,8 @@ def wait_for(predicate: Any, deadline: float, what: str, stack: Stack) -> Any:
 
 
 def start_prometheus(stack: Stack, instance: str) -> None:
-    """Like ``Stack.start_prometheus``, plus a 1s alert resend delay: Watchdog fires at the
-    first evaluation, before Prometheus has found Alertmanager, and would wait a minute."""
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(path) for path in sorted(stack.workdir.glob("*.rules.yml"))],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{stack.alertmanager_port}"]}]}]},
-        "scrape_configs": [
-            {"job_name": "e2e", "static_configs": [{"targets": [instance], "labels": {"service": "e2e"}}]}
-        ],
-    }
-    path = stack.workdir / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    stack._spawn(
-        "prometheus",
-        [
-            tool("prometheus"),
-            f"--config.file={path}",
-            f"--storage.tsdb.path={stack.workdir / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{stack.prometheus_port}",
-            "--rules.alert.resend-delay=1s",
-        ],
-    )
-    stack.wait_ready(f"{stack.prometheus_url}/-/ready")
+    """Prometheus scraping ``instance`` with the generated rules (1s intervals and resend delay)."""
+    stack.start_prometheus(targets=[instance], rule_files=sorted(stack.workdir.glob("*.rules.yml")), service="e2e")
 
 
 def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path: Path) -> None:

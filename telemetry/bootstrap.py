@@ -146,13 +146,14 @@ def _logger_provider(service_name: str) -> Any:
     except ImportError as exc:
         msg = "OTLP log export needs: pip install 'resilience-telemetry[otlp]'"
         raise ImportError(msg) from exc
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    from telemetry.otlp_logs import handler as otlp_handler
 
     provider = LoggerProvider(resource=_resource(service_name))
     provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
-    handler = LoggingHandler(logger_provider=provider)
-    handler.set_name("telemetry-otlp")
+    handler = otlp_handler(provider)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == "telemetry-otlp":

@@ -104,3 +104,42 @@ print(t.logger_provider, t.meter_provider, len(t.tracer_provider._active_span_pr
         timeout=60,
     )
     assert out.stdout.split() == ["None", "None", "0"]
+
+
+def test_exported_logs_are_redacted_and_plain() -> None:
+    """OTLP log records carry the redacted JSON line and plain attributes only: no DSN
+    password, no secret field, no exception message secret, no structlog internals."""
+    import json
+    import logging
+
+    import structlog
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    from telemetry.otlp_logs import handler
+
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = logging.getLogger("otlp-redaction-test")
+    logger.propagate = False
+    logger.addHandler(handler(provider))
+    try:
+        try:
+            raise ConnectionError("cannot reach postgresql://app:s3cret-pw@db/orders")
+        except ConnectionError:
+            logger.exception("db down", extra={"password": "hunter2", "attempt": 3})
+        structlog.stdlib.get_logger("otlp-redaction-test").warning("retry", token="tok-123")  # unconfigured: plain
+    finally:
+        logger.handlers.clear()
+    [first, *_] = exporter.get_finished_logs()
+    record = first.log_record
+    body = json.loads(str(record.body))
+    assert body["event"] == "db down"
+    assert body["password"] == "***"
+    text = json.dumps({"body": record.body, "attributes": dict(record.attributes or {})})
+    for secret in ("s3cret-pw", "hunter2"):
+        assert secret not in text
+    assert dict(record.attributes or {})["attempt"] == 3
+    assert not any(key.startswith("_") for key in record.attributes or {})
+    provider.shutdown()

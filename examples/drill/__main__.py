@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from telemetry.rules import RulesConfig, render
 
 from examples.drill.report import Outcome, Timeline, write_report
 from examples.drill.service import Service, Traffic
 from examples.drill.stack import Stack, tools_available
 from telemetry import catalog
+from telemetry.rules import RulesConfig, render
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -220,6 +220,8 @@ def instrument_app(
             # HTTP metrics come from our middleware (exemplars, catalog names): no second copy.
             meter_provider=NoOpMeterProvider(),
             excluded_urls=excluded_urls,
+            # One server span per request; ASGI receive/send sub-spans are noise at 3 a.m.
+            exclude_spans=["receive", "send"],
         )
     setattr(app.state, _FLAG, True)
     telemetry.instrumented.add("fastapi")

@@ -33,7 +33,7 @@ check-generated: venv
 	$(PY) -m telemetry generate --check
 
 demo: venv tools
-	$(PY) -m examples.quickstart
+	$(PY) -m examples.drill --out demo-report
 
 bench: venv
 	$(PY) -m bench

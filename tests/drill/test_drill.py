@@ -1,0 +1,59 @@
+"""The incident drill end to end: real Prometheus and Alertmanager page for each injected fault."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import require
+
+from examples.drill.stack import tools_available
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = [
+    ("breaker-open", "CircuitBreakerOpen", "critical"),
+    ("pool-exhaustion", "DatabasePoolTimeouts", "critical"),
+    ("s3-failures", "DependencyFailureRatioHigh", "critical"),
+    ("dlq-inflow", "DeadLetterInflow", "warning"),
+]
+
+
+def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Path) -> None:
+    """`python -m examples.drill` exits 0; every expected page arrived and resolved, in order,
+    with the service label, a runbook anchor that exists, and an example failing request whose
+    correlation ID is on every one of its log lines and on a span of its trace."""
+    require(tools_available(), "prometheus and alertmanager (scripts/install-tools.sh)")
+    out = tmp_path / "report"
+    run = subprocess.run(
+        [sys.executable, "-m", "examples.drill", "--out", str(out), "--timeout", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [(r["scenario"], r["alertname"], r["labels"]["severity"]) for r in report] == EXPECTED
+    assert all(r["paged"] and r["resolved"] for r in report)
+    anchors = set(re.findall(r'<a id="([^"]+)"', (ROOT / "alerts" / "runbooks.md").read_text(encoding="utf-8")))
+    anchors |= {
+        re.sub(r"[^a-z0-9-]", "", line.lstrip("#").strip().lower().replace(" ", "-"))
+        for line in (ROOT / "alerts" / "runbooks.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+    for entry in report:
+        assert entry["labels"]["service"] == "orders"
+        assert entry["labels"]["alertname"] == entry["alertname"]
+        runbook = entry["annotations"]["runbook_url"]
+        assert runbook.split("#", 1)[1] in anchors, runbook
+        example = entry["example"]
+        assert example["correlation_id"], entry["scenario"]
+        assert example["logs"], entry["scenario"]
+        assert {line["correlation_id"] for line in example["logs"]} == {example["correlation_id"]}
+        assert example["span_has_correlation_id"], (entry["scenario"], example["spans"])
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "4 of 4 expected pages arrived and resolved" in markdown

@@ -26,10 +26,13 @@ from opentelemetry.trace import StatusCode
 
 from telemetry import catalog
 from telemetry.correlation import CorrelationIdMiddleware, get_correlation_id
+from telemetry.exposition import AccessPolicy
 from telemetry.labels import error_type
 from telemetry.logging import redact_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from telemetry.bootstrap import Telemetry
     from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
     from telemetry.metrics import Instruments
@@ -167,12 +170,18 @@ def _install_handlers(app: Any) -> None:
     app.add_exception_handler(HTTPException, http_error)
 
 
-def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
+def _install_metrics_route(app: Any, telemetry: Telemetry, path: str, policy: AccessPolicy) -> None:
     from starlette.responses import Response
 
-    from telemetry.exposition import render
+    from telemetry.exposition import denied_headers, render
 
     async def metrics(request: Any) -> Any:
+        if not policy.open:
+            status = policy.status(
+                request.headers.get("authorization"), request.client.host if request.client else None
+            )
+            if status != 200:
+                return Response(status_code=status, headers=dict(denied_headers(status)))
         body, content_type = render(telemetry.registry, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
@@ -187,11 +196,17 @@ def instrument_app(
     correlation_headers: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID"),
     excluded_urls: str = DEFAULT_EXCLUDED_URLS,
     otel_instrumentation: bool = True,
+    metrics_token: str | None = None,
+    metrics_allow: Iterable[str] = (),
 ) -> None:
     """Instrument a FastAPI (or Starlette) app; a second call on the same app is a no-op.
 
     Call before the app starts serving (Starlette refuses new middleware afterwards).
+    ``metrics_token`` (a bearer token) and ``metrics_allow`` (client addresses or networks)
+    protect ``metrics_path``; ``metrics_path=None`` removes it, for use with
+    :func:`telemetry.exposition.serve_metrics` on a separate port.
     """
+    policy = AccessPolicy(token=metrics_token, allow=tuple(metrics_allow))
     try:
         import fastapi  # noqa: F401
     except ImportError as exc:
@@ -209,7 +224,7 @@ def instrument_app(
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     _install_handlers(app)
     if metrics_path:
-        _install_metrics_route(app, telemetry, metrics_path)
+        _install_metrics_route(app, telemetry, metrics_path, policy)
     if otel_instrumentation:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.metrics import NoOpMeterProvider

@@ -37,11 +37,35 @@ if TYPE_CHECKING:
     from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
     from telemetry.metrics import Instruments
 
-__all__ = ["DEFAULT_EXCLUDED_URLS", "HttpServerMiddleware", "error_body", "instrument_app"]
+__all__ = ["DEFAULT_EXCLUDED_URLS", "HttpServerMiddleware", "error_body", "instrument_app", "redact_query"]
 
 DEFAULT_EXCLUDED_URLS: Final = r"^https?://[^/]+/(metrics|health(/[^/]*)?)/?(\?.*)?$"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _FLAG: Final = "_resilience_telemetry_instrumented"
+
+
+_URL_ATTRIBUTES: Final = ("http.url", "url.full", "http.target", "url.query")
+
+
+def redact_query(url: str, *, query_only: bool = False) -> str:
+    """Mask every query-parameter value (keys stay) and any credentials in the URL.
+
+    Query strings carry tokens, signatures and reset codes too often to guess by name.
+    """
+    base, sep, query = ("", "?", url) if query_only else url.partition("?")
+    if not sep:
+        return redact_text(url)
+    masked = "&".join(f"{part.partition('=')[0]}=***" if "=" in part else part for part in query.split("&"))
+    return f"{redact_text(base)}{sep if base else ''}{masked}"
+
+
+def _scrub_span_urls(span: Any, _scope: Any) -> None:
+    """Server-request hook: OpenTelemetry's ASGI middleware puts the raw query on the span."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and (key == "url.query" or "?" in value):
+            span.set_attribute(key, redact_query(value, query_only=key == "url.query"))
 
 
 def error_body(error: str, **extra: Any) -> dict[str, Any]:
@@ -235,6 +259,7 @@ def instrument_app(
             # HTTP metrics come from our middleware (exemplars, catalog names): no second copy.
             meter_provider=NoOpMeterProvider(),
             excluded_urls=excluded_urls,
+            server_request_hook=_scrub_span_urls,
         )
     setattr(app.state, _FLAG, True)
     telemetry.instrumented.add("fastapi")

@@ -60,9 +60,10 @@ SECRET_KEYS: Final = frozenset(
 _URL_CREDENTIALS: Final = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>[^@/\s]{0,1024})@"
 )
-# The key may carry a prefix or suffix (aws_secret_access_key, X-Amz-Signature, db_password).
+# The key may carry a prefix or suffix (aws_secret_access_key, X-Amz-Signature, db_password): the
+# match starts at the keyword (a prefix needs no matching, it stays as it is) and only the value goes.
 _KEY_VALUE: Final = re.compile(
-    r"(?i)\b(?P<key>[\w-]{0,32}(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature)[\w-]{0,32})"
+    r"(?i)(?P<key>(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature)[\w-]{0,32})"
     r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
 _BEARER: Final = re.compile(r"(?i)\b(?P<kind>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -76,7 +77,8 @@ def redact_text(text: str) -> str:
     """Mask credentials inside free text: URL/DSN passwords, ``key=value`` secrets, bearer tokens."""
     if _SUSPECT.search(text) is None:
         return text
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m['kind']} {MASK}", text)
 

@@ -19,10 +19,11 @@ from .conftest import Harness
     ids=["letters", "dashes", "keywords", "schemes", "half-urls"],
 )
 def test_redact_text_is_linear_on_long_input(text: str) -> None:
-    """A 200 kB log field is scrubbed in well under a second (it took 7-16 s per line before)."""
+    """A 200 kB log field is scrubbed in a fraction of a second (about 0.1 s here; the quadratic
+    patterns took 7.5 s for 64 kB, over a minute for 200 kB)."""
     started = time.perf_counter()
     redact_text(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0
 
 
 def test_keys_with_prefixes_and_signatures_are_masked() -> None:

@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
     from telemetry.metrics import Instruments
 
-__all__ = ["DEFAULT_EXCLUDED_URLS", "HttpServerMiddleware", "error_body", "instrument_app", "redact_query"]
+__all__ = [
+    "DEFAULT_EXCLUDED_URLS",
+    "AccessMiddleware",
+    "HttpServerMiddleware",
+    "error_body",
+    "instrument_app",
+    "redact_query",
+]
 
 DEFAULT_EXCLUDED_URLS: Final = r"^https?://[^/]+/(metrics|health(/[^/]*)?)/?(\?.*)?$"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -194,18 +201,39 @@ def _install_handlers(app: Any) -> None:
     app.add_exception_handler(HTTPException, http_error)
 
 
-def _install_metrics_route(app: Any, telemetry: Telemetry, path: str, policy: AccessPolicy) -> None:
+class AccessMiddleware:
+    """Answers 401/403 (no body) on ``paths`` unless :class:`~telemetry.exposition.AccessPolicy`
+    allows the request; every other path passes untouched."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, paths: frozenset[str]) -> None:
+        self.app = app
+        self.policy = policy
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        from telemetry.exposition import denied_headers
+
+        headers = dict(scope.get("headers") or ())
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        client = scope.get("client")
+        status = self.policy.status(authorization, client[0] if client else None)
+        if status == 200:
+            await self.app(scope, receive, send)
+            return
+        raw = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in denied_headers(status))]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
     from starlette.responses import Response
 
-    from telemetry.exposition import denied_headers, render
+    from telemetry.exposition import render
 
     async def metrics(request: Any) -> Any:
-        if not policy.open:
-            status = policy.status(
-                request.headers.get("authorization"), request.client.host if request.client else None
-            )
-            if status != 200:
-                return Response(status_code=status, headers=dict(denied_headers(status)))
         body, content_type = render(telemetry.registry, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
@@ -222,15 +250,18 @@ def instrument_app(
     otel_instrumentation: bool = True,
     metrics_token: str | None = None,
     metrics_allow: Iterable[str] = (),
+    protected_paths: Iterable[str] = (),
 ) -> None:
     """Instrument a FastAPI (or Starlette) app; a second call on the same app is a no-op.
 
     Call before the app starts serving (Starlette refuses new middleware afterwards).
     ``metrics_token`` (a bearer token) and ``metrics_allow`` (client addresses or networks)
-    protect ``metrics_path``; ``metrics_path=None`` removes it, for use with
+    protect ``metrics_path`` and every path in ``protected_paths`` (e.g.
+    ``("/health/detailed",)``); ``metrics_path=None`` removes the route, for use with
     :func:`telemetry.exposition.serve_metrics` on a separate port.
     """
     policy = AccessPolicy(token=metrics_token, allow=tuple(metrics_allow))
+    guarded = frozenset(p for p in (metrics_path, *protected_paths) if p)
     try:
         import fastapi  # noqa: F401
     except ImportError as exc:
@@ -244,11 +275,13 @@ def instrument_app(
         telemetry = setup()
     # add_middleware puts the newest outermost: correlation wraps the error handler, so the
     # 500 envelope and its log line carry the request's correlation ID.
+    if not policy.open and guarded:
+        app.add_middleware(AccessMiddleware, policy=policy, paths=guarded)  # innermost: refusals are counted
     app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     _install_handlers(app)
     if metrics_path:
-        _install_metrics_route(app, telemetry, metrics_path, policy)
+        _install_metrics_route(app, telemetry, metrics_path)
     if otel_instrumentation:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.metrics import NoOpMeterProvider

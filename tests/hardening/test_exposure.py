@@ -95,6 +95,24 @@ async def test_instrument_app_metrics_token_and_allow_list() -> None:
     ] == [200, 200, 403, 401, 401, 403]
 
 
+async def test_health_details_protected_like_metrics() -> None:
+    """protected_paths puts /health/detailed behind the same token; liveness stays open for probes."""
+    from telemetry.health import HealthRegistry, health_router
+
+    app = make_app(metrics_token=TOKEN, protected_paths=["/health/detailed"])
+    health = HealthRegistry()
+    health.add("db", lambda: True)
+    app.include_router(health_router(health))
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [
+            (await client.get("/health/detailed")).status_code,
+            (await client.get("/health/detailed", headers={"Authorization": f"Bearer {TOKEN}"})).status_code,
+            (await client.get("/health/live")).status_code,
+        ]
+    assert statuses == [401, 200, 200]
+
+
 async def test_allow_list_alone_and_metrics_path_none() -> None:
     """An allow-list alone needs no token; metrics_path=None removes the route (use serve_metrics)."""
     allow_only = make_app(metrics_allow=["127.0.0.1"])

@@ -9,11 +9,13 @@ An entry whose module is not in the tree yet skips with that reason (see ``load_
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import structlog
 from fastapi import HTTPException
@@ -154,7 +156,181 @@ async def record_flood(_module: ModuleType, h: Harness, n: int) -> None:
         telemetry.record(RetrySucceeded(retry_name=f"ok {i}\n", attempts=1 + i % 3))
 
 
+# --- tenacity ---------------------------------------------------------------------------------
+def _failing_retry(module: ModuleType, name: str, error: Callable[[], Exception]) -> Callable[[], Awaitable[None]]:
+    from tenacity import retry, stop_after_attempt, wait_none
+
+    @retry(stop=stop_after_attempt(3), wait=wait_none(), reraise=True)
+    async def call() -> None:
+        raise error()
+
+    return module.instrument_retrying(call, name=name)  # type: ignore[no-any-return]
+
+
+async def tenacity_leak(module: ModuleType, h: Harness) -> None:
+    @h.app.get("/tenacity")
+    async def route() -> dict[str, bool]:
+        with contextlib.suppress(ConnectionError):
+            await _failing_retry(module, "orders_db", lambda: secret_error(ConnectionError))()
+        return {"ok": True}
+
+    await h.get("/tenacity")
+
+
+async def tenacity_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    for i in range(n):
+        with contextlib.suppress(Exception):
+            await _failing_retry(module, f"op-{i}", functools.partial(dynamic_exception, i))()
+
+
+# --- pybreaker ----------------------------------------------------------------------------------
+def _tripped_breaker(module: ModuleType, name: str, error: Callable[[], Exception], calls: int) -> None:
+    import pybreaker
+
+    breaker = module.instrument_breaker(pybreaker.CircuitBreaker(fail_max=1, reset_timeout=60, name=name))
+
+    def call() -> None:
+        raise error()
+
+    for _ in range(calls):
+        with contextlib.suppress(Exception):
+            breaker.call(call)
+
+
+async def pybreaker_leak(module: ModuleType, h: Harness) -> None:
+    @h.app.get("/pay")
+    async def route() -> dict[str, bool]:
+        _tripped_breaker(module, "payments", secret_error, 3)
+        return {"ok": True}
+
+    await h.get("/pay")
+
+
+async def pybreaker_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    for i in range(n):
+        _tripped_breaker(module, f"breaker-{i}", functools.partial(dynamic_exception, i), 2)
+
+
+# --- health checks ------------------------------------------------------------------------------
+async def health_leak(module: ModuleType, h: Harness) -> None:
+    health = module.HealthRegistry(timeout=0.5)
+
+    def database() -> bool:
+        raise secret_error(ConnectionError)
+
+    async def s3() -> bool:
+        raise secret_error(PermissionError)
+
+    health.add("database", database)
+    health.add("s3", s3, critical=False)
+    h.app.include_router(module.health_router(health))
+    await h.get("/health/detailed")
+    await h.get("/health/ready")
+    with h.telemetry.tracer_provider.get_tracer("hardening").start_as_current_span("health-run"):
+        await health.run()
+
+
+async def health_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    health = module.HealthRegistry(timeout=0.5)
+    for i in range(n):
+
+        async def check(i: int = i) -> bool:
+            raise dynamic_exception(i)
+
+        health.add(f"check-{i}", check)
+    await health.run()
+
+
+# --- botocore (S3) ------------------------------------------------------------------------------
+def _s3_client(module: ModuleType) -> Any:
+    import boto3
+
+    client = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=AWS_SECRET
+    )
+    module.instrument_client(client)
+    return client
+
+
+async def botocore_leak(module: ModuleType, h: Harness) -> None:
+    from botocore.stub import Stubber
+
+    client = _s3_client(module)
+
+    @h.app.get("/receipt")
+    async def route() -> dict[str, bool]:
+        with Stubber(client) as stub:
+            stub.add_client_error("get_object", "AccessDenied", f"denied: {DSN} token={TOKEN} password={PASSWORD}", 403)
+            with contextlib.suppress(Exception):
+                client.get_object(Bucket="receipts", Key="r1")
+        return {"ok": True}
+
+    await h.get("/receipt")
+
+
+async def botocore_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    from botocore.stub import Stubber
+
+    client = _s3_client(module)
+    with Stubber(client) as stub:
+        for i in range(n):
+            stub.add_client_error("get_object", f"Code{i}", "no", 400 + i % 100)
+        for _ in range(n):
+            with contextlib.suppress(Exception):
+                client.get_object(Bucket="receipts", Key="r1")
+
+
+# --- aio-pika consumers and DLQs -----------------------------------------------------------------
+@dataclass
+class Delivery:
+    """A delivered message as the consumer wrapper sees it (no broker needed)."""
+
+    headers: dict[str, Any]
+    body: bytes = b"{}"
+    message_id: str | None = "m-1"
+    correlation_id: str | None = None
+    settled: list[str] = field(default_factory=list)
+
+    async def ack(self) -> None:
+        self.settled.append("ack")
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.settled.append(f"reject(requeue={requeue})")
+
+
+async def aio_pika_leak(module: ModuleType, h: Harness) -> None:
+    async def handle(_message: Any) -> None:
+        structlog.get_logger("orders").info("handling", url=AMQP_URL)
+        raise secret_error(module.PermanentError)
+
+    consumer = module.instrument_consumer(handle, queue="orders.created")
+    headers = {
+        "authorization": f"Bearer {TOKEN}",
+        "x-correlation-id": f"{TOKEN}\r\n",
+        "x-death": [{"queue": f"q?password={PASSWORD}", "reason": f"token={TOKEN}", "count": 2}],
+        "cookie": COOKIE,
+    }
+    await consumer(Delivery(headers=headers, body=f'{{"password": "{PASSWORD}"}}'.encode()))
+    h.outputs.extra.append(repr(module.parse_x_death(headers)))
+
+
+async def aio_pika_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    for i in range(n):
+
+        async def handle(_message: Any, i: int = i) -> None:
+            raise dynamic_exception(i)
+
+        consumer = module.instrument_consumer(handle, queue=f"queue-{i}", max_attempts=1)
+        death = [{"queue": f"src-{i}", "reason": f"reason-{i}", "count": i}]
+        await consumer(Delivery(headers={"x-death": death}, message_id=f"m-{i}"))
+
+
 INTEGRATIONS: list[Integration] = [
     Integration("fastapi", "telemetry.integrations.fastapi", fastapi_leak, fastapi_flood),
     Integration("record", "telemetry.recorder", record_leak, record_flood),
+    Integration("tenacity", "telemetry.integrations.tenacity", tenacity_leak, tenacity_flood),
+    Integration("pybreaker", "telemetry.integrations.pybreaker", pybreaker_leak, pybreaker_flood),
+    Integration("health", "telemetry.health", health_leak, health_flood),
+    Integration("botocore", "telemetry.integrations.botocore", botocore_leak, botocore_flood),
+    Integration("aio_pika", "telemetry.integrations.aio_pika", aio_pika_leak, aio_pika_flood),
 ]

@@ -43,38 +43,45 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def otlp_endpoint(mode: str) -> Iterator[str]:
-    """A loopback OTLP/HTTP endpoint that is ``down`` (closed port), ``hangs`` (accepts and
-    never answers) or answers ``500`` to everything."""
+def dead_port(mode: str) -> Iterator[int]:
+    """A loopback port where a service is ``down`` (nothing listens) or ``hangs`` (connections
+    are accepted and never answered, as behind a network partition)."""
     if mode == "down":
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        yield f"http://127.0.0.1:{port}/v1/traces"
+        yield port
         return
-    if mode == "hangs":
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        held: list[socket.socket] = []
-        stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
 
-        def accept() -> None:
-            listener.settimeout(0.1)
-            while not stop.is_set():
-                with contextlib.suppress(OSError):
-                    held.append(listener.accept()[0])
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
 
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1/traces"
-        finally:
-            stop.set()
-            thread.join(2)
-            for conn in held:
-                conn.close()
-            listener.close()
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def otlp_endpoint(mode: str) -> Iterator[str]:
+    """A loopback OTLP/HTTP endpoint that is ``down``, ``hangs`` or answers ``500`` to everything."""
+    if mode in ("down", "hangs"):
+        with dead_port(mode) as port:
+            yield f"http://127.0.0.1:{port}/v1/traces"
         return
 
     class Failing(BaseHTTPRequestHandler):
@@ -387,3 +394,53 @@ def test_scrape_under_heavy_load_answers_within_timeout() -> None:
     }
     assert len(retry_names) == 51  # 50 admitted names + _OTHER
     logging.getLogger(__name__).info("scrapes under load: max %.3fs", max(scrape_times))
+
+
+@pytest.mark.parametrize("mode", ["down", "hangs"])
+async def test_database_and_broker_gone_under_the_collectors(mode: str) -> None:
+    """The outbox table's database and the DLQ broker unreachable (refused, or accepting and never
+    answering): requests answer, each scrape returns within the collectors' timeout with the
+    stale flags at 1, and the last good DLQ reading is still served."""
+    from telemetry.integrations.aio_pika import QueueStats, rabbitmq_queue_stats, watch_dead_letter_queues
+    from telemetry.outbox.backlog import watch_outbox
+
+    registry = CollectorRegistry()
+    provider, _ = in_memory_tracer()
+    app = ping_app()
+    result = telemetry.instrument(app, registry=registry, tracer_provider=provider)
+    broker_up = threading.Event()
+    broker_up.set()
+    with dead_port(mode) as port:
+        watch_outbox(
+            f"postgresql+psycopg://app:pw@127.0.0.1:{port}/orders?connect_timeout=20",
+            telemetry=result,
+            timeout=0.5,
+            min_interval=0.0,
+        )
+        broken = rabbitmq_queue_stats(f"amqp://guest:guest@127.0.0.1:{port}/", timeout=5)
+
+        def reader(queues: Any) -> dict[str, QueueStats]:
+            # The first reading succeeds; then the broker is gone (refusing, or silent).
+            return {queue: QueueStats(depth=7) for queue in queues} if broker_up.is_set() else broken(queues)
+
+        watch_dead_letter_queues(["orders.dlq"], read=reader, telemetry=result, timeout=0.5, min_interval=0.0)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = await client.get("/metrics")
+            broker_up.clear()
+            scrape_times, codes = [], []
+            for _ in range(3):
+                started = time.perf_counter()
+                scrape = await client.get("/metrics")
+                scrape_times.append(time.perf_counter() - started)
+                codes.append((await client.get("/ping")).status_code)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scrape.text)
+        for s in family.samples
+    }
+    assert first.status_code == scrape.status_code == 200
+    assert codes == [200, 200, 200]
+    assert max(scrape_times) < 2.5, scrape_times
+    assert samples[("resilience_outbox_backlog_stale", (("outbox_table", "outbox"),))] == 1.0
+    assert samples[("resilience_dlq_stats_stale", (("queue", "orders.dlq"),))] == 1.0
+    assert samples[("resilience_dlq_depth", (("queue", "orders.dlq"),))] == 7.0

@@ -14,6 +14,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, Final, NamedTuple
 
@@ -325,6 +326,93 @@ async def aio_pika_flood(module: ModuleType, _h: Harness, n: int) -> None:
         await consumer(Delivery(headers={"x-death": death}, message_id=f"m-{i}"))
 
 
+# --- SQLAlchemy pools --------------------------------------------------------------------------
+async def sqlalchemy_leak(module: ModuleType, h: Harness) -> None:
+    """A DSN with a password (PostgreSQL trusts any), a pool timeout and an invalidation."""
+    import sqlalchemy as sa
+
+    from tests.conftest import port_open, require
+
+    require(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+    url = f"postgresql+psycopg://postgres:{DSN_PASSWORD}@127.0.0.1:5432/test?application_name={TOKEN}"
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    module.instrument_engine(engine)
+
+    @h.app.get("/db")
+    async def route() -> dict[str, bool]:
+        with engine.connect() as held:
+            held.execute(sa.text("select 1"))
+            with contextlib.suppress(sa.exc.TimeoutError):
+                engine.connect()  # the pool is empty: a timeout event, a WARNING line
+            held.invalidate(secret_error(ConnectionError))
+        return {"ok": True}
+
+    try:
+        await h.get("/db")
+    finally:
+        engine.dispose()
+
+
+async def sqlalchemy_flood(module: ModuleType, _h: Harness, n: int) -> None:
+    import sqlalchemy as sa
+
+    engines = [sa.create_engine("sqlite://", poolclass=sa.pool.QueuePool, pool_size=1) for _ in range(n)]
+    for i, engine in enumerate(engines):
+        module.instrument_engine(engine, pool_name=f"pool-{i}")
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+    for engine in engines:
+        engine.dispose()
+
+
+# --- outbox relay --------------------------------------------------------------------------------
+class FailingPublisher:
+    def __init__(self, error: Callable[[], Exception]) -> None:
+        self.error = error
+
+    async def publish(self, *_args: Any) -> None:
+        raise self.error()
+
+
+def _row(module: ModuleType, destination: str, attempts: int, headers: dict[str, Any]) -> Any:
+    return module.OutboxMessage(
+        message_id=f"m-{destination}-{attempts}",
+        destination=destination,
+        payload=f'{{"password": "{PASSWORD}"}}'.encode(),
+        headers=headers,
+        created_at=datetime.now(tz=timezone.utc),
+        attempts=attempts,
+    )
+
+
+async def outbox_leak(module: ModuleType, h: Harness) -> None:
+    headers = {
+        "authorization": f"Bearer {TOKEN}",
+        "cookie": COOKIE,
+        "x-correlation-id": f"{PASSWORD}\r\nx: y",
+        "traceparent": f"00-{TOKEN}-bad",
+    }
+    publisher = FailingPublisher(secret_error)
+    for attempts in (0, 2):  # one retry scheduled, then the budget is spent
+        result = await module.publish_instrumented(
+            publisher,
+            _row(module, "orders:order.created", attempts, headers),
+            max_attempts=3,
+            tracer_provider=h.telemetry.tracer_provider,
+        )
+        h.outputs.extra.append(f"{result.outcome} {result.attempt}")
+
+
+async def outbox_flood(module: ModuleType, h: Harness, n: int) -> None:
+    for i in range(n):
+        await module.publish_instrumented(
+            FailingPublisher(functools.partial(dynamic_exception, i)),
+            _row(module, f"exchange-{i}:key-{i}", 0, {}),
+            max_attempts=1,
+            tracer_provider=h.telemetry.tracer_provider,
+        )
+
+
 INTEGRATIONS: list[Integration] = [
     Integration("fastapi", "telemetry.integrations.fastapi", fastapi_leak, fastapi_flood),
     Integration("record", "telemetry.recorder", record_leak, record_flood),
@@ -333,4 +421,6 @@ INTEGRATIONS: list[Integration] = [
     Integration("health", "telemetry.health", health_leak, health_flood),
     Integration("botocore", "telemetry.integrations.botocore", botocore_leak, botocore_flood),
     Integration("aio_pika", "telemetry.integrations.aio_pika", aio_pika_leak, aio_pika_flood),
+    Integration("sqlalchemy", "telemetry.integrations.sqlalchemy", sqlalchemy_leak, sqlalchemy_flood),
+    Integration("outbox", "telemetry.outbox", outbox_leak, outbox_flood),
 ]

@@ -38,5 +38,10 @@ demo: venv tools
 bench: venv
 	$(PY) -m bench
 
+# A longer coverage-guided fuzz run of the header/log parsers (FUZZ_SECONDS per target).
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	$(PY) -m fuzz --seconds $(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

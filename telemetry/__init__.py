@@ -11,6 +11,7 @@ until :func:`setup` or :func:`instrument` is called.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from telemetry.bootstrap import Telemetry, setup
@@ -38,18 +39,30 @@ __all__ = [
 ]
 
 
-def instrument(app: Any = None, *, engine: Any = None, **setup_options: Any) -> Telemetry:
+def instrument(
+    app: Any = None,
+    *,
+    engine: Any = None,
+    metrics_token: str | None = None,
+    metrics_allow: Sequence[str] = (),
+    protected_paths: Sequence[str] = (),
+    **setup_options: Any,
+) -> Telemetry:
     """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
 
     ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry,
-    see :func:`telemetry.integrations.sqlalchemy.instrument_engine`.
+    see :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
+    ``metrics_allow`` and ``protected_paths`` restrict ``/metrics`` (and e.g.
+    ``/health/detailed``), see :func:`telemetry.integrations.fastapi.instrument_app`.
     Calling it again, with the same or another app, never registers anything twice.
     """
     result = setup(**setup_options)
     if app is not None:
         from telemetry.integrations.fastapi import instrument_app
 
-        instrument_app(app, result)
+        instrument_app(
+            app, result, metrics_token=metrics_token, metrics_allow=metrics_allow, protected_paths=protected_paths
+        )
     if engine is not None:
         from telemetry.integrations.sqlalchemy import instrument_engine
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from telemetry import export
 from telemetry.metrics import Instruments, instruments_for
 from telemetry.recorder import LogLevel, LogSink, MetricsSink, Recorder, TraceSink, set_recorder
 
@@ -121,24 +122,23 @@ def _span_exporter() -> Any:
     return HttpExporter()
 
 
-def _tracer_provider(service_name: str, given: Any) -> Any:
+def _tracer_provider(service_name: str, given: Any, instruments: Instruments) -> Any:
     if given is not None:
         return given
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     existing = trace.get_tracer_provider()
     if isinstance(existing, TracerProvider):
         return existing  # the service (or an earlier set-up) configured tracing already
     provider = TracerProvider(resource=_resource(service_name))
     if otlp_enabled("traces"):
-        # Batch processor: export is asynchronous with a bounded queue; drops never block.
-        provider.add_span_processor(BatchSpanProcessor(_span_exporter()))
+        # Batch processor: export is asynchronous with a bounded queue; drops never block, are counted.
+        provider.add_span_processor(export.span_processor(_span_exporter(), instruments))
     trace.set_tracer_provider(provider)
     return trace.get_tracer_provider()
 
 
-def _logger_provider(service_name: str) -> Any:
+def _logger_provider(service_name: str, instruments: Instruments) -> Any:
     if not otlp_enabled("logs"):
         return None
     try:
@@ -147,12 +147,11 @@ def _logger_provider(service_name: str) -> Any:
         msg = "OTLP log export needs: pip install 'resilience-telemetry[otlp]'"
         raise ImportError(msg) from exc
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     from telemetry.otlp_logs import handler as otlp_handler
 
     provider = LoggerProvider(resource=_resource(service_name))
-    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    provider.add_log_record_processor(export.log_record_processor(OTLPLogExporter(), instruments))
     handler = otlp_handler(provider)
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -209,8 +208,8 @@ def setup(
             registry=instruments.registry,
             instruments=instruments,
             recorder=recorder,
-            tracer_provider=_tracer_provider(name, tracer_provider),
-            logger_provider=_logger_provider(name),
+            tracer_provider=_tracer_provider(name, tracer_provider, instruments),
+            logger_provider=_logger_provider(name, instruments),
             meter_provider=_meter_provider(name, instruments.registry),
         )
         return _current

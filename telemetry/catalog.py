@@ -594,6 +594,18 @@ TELEMETRY_LABEL_OVERFLOWS: Final = MetricSpec(
     labels=(Label("label", None, "the label name (a catalog label, closed by construction)"),),
     source="self",
 )
+TELEMETRY_EXPORT_DROPPED: Final = MetricSpec(
+    name="resilience.telemetry.export_dropped",
+    kind=Kind.COUNTER,
+    unit="{item}",
+    description="Spans and log records lost on the way to the OTLP endpoint (queue full or export failed).",
+    labels=(
+        Label("signal", ("traces", "logs"), "the OTLP signal"),
+        Label("reason", ("queue_full", "export_failed"), "why the items were lost"),
+    ),
+    source="self",
+    exempt="self-diagnosis, read when traces or logs are missing in the backend",
+)
 
 CATALOG: Final[tuple[MetricSpec, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, MetricSpec)

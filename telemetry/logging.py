@@ -56,23 +56,29 @@ SECRET_KEYS: Final = frozenset(
     }
 )
 # user:password@ in any scheme://; also key=value pairs such as password=... in DSNs/strings.
-_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
+# Every repetition is bounded: unbounded ones made redaction quadratic in the text length.
+_URL_CREDENTIALS: Final = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>[^@/\s]{0,1024})@"
+)
+# The key may carry a prefix or suffix (aws_secret_access_key, X-Amz-Signature, db_password): the
+# match starts at the keyword (a prefix needs no matching, it stays as it is) and only the value goes.
 _KEY_VALUE: Final = re.compile(
-    r"(?i)\b(?P<key>password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
+    r"(?i)(?P<key>(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature)[\w-]{0,32})"
     r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
 )
 _BEARER: Final = re.compile(r"(?i)\b(?P<kind>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 
 # One cheap search decides whether the three substitutions below are needed at all.
-_SUSPECT: Final = re.compile(r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|bearer|basic")
+_SUSPECT: Final = re.compile(r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|signature|bearer|basic")
 
 
 def redact_text(text: str) -> str:
     """Mask credentials inside free text: URL/DSN passwords, ``key=value`` secrets, bearer tokens."""
     if _SUSPECT.search(text) is None:
         return text
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m['kind']} {MASK}", text)
 
@@ -94,16 +100,33 @@ def _is_secret_key(key: object) -> bool:
     return verdict
 
 
+_MAX_DEPTH: Final = 8
+_PLAIN: Final = (bool, int, float, type(None))
+
+
 def _redact(value: Any, depth: int = 0) -> Any:
-    if depth > 8:
+    if isinstance(value, _PLAIN):
         return value
     if isinstance(value, str):
         return redact_text(value)
+    if depth >= _MAX_DEPTH:
+        return MASK  # too deep to inspect is too deep to trust
     if isinstance(value, Mapping):
         return {k: MASK if _is_secret_key(k) else _redact(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_redact(v, depth + 1) for v in value)
-    return value
+        # Plain list/tuple: subclasses such as namedtuples do not take an iterable.
+        items = [_redact(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return _rendered(value)
+
+
+def _rendered(value: object) -> str:
+    """Anything else (exceptions, bytes, objects) rendered as JSONRenderer would, then scrubbed:
+    an exception logged as a field carries its message, often a DSN."""
+    try:
+        return redact_text(repr(value))
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
 
 
 class Redactor:
@@ -117,6 +140,8 @@ class Redactor:
 
     def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> EventDict:
         for key, value in event_dict.items():
+            if key == "exc_info" or (isinstance(key, str) and key.startswith("_")):
+                continue  # exc_info is rendered (and then scrubbed) by format_exc_info; _keys are structlog's
             if _is_secret_key(key):
                 event_dict[key] = MASK
             elif type(value) is str:

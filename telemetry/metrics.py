@@ -61,6 +61,14 @@ def family(spec: MetricSpec, *, labels: Iterable[str] | None = None) -> Any:
     raise TypeError(msg)
 
 
+def _multiprocess_mode(spec: MetricSpec) -> Literal["livesum", "livemax", "max"]:
+    """How workers' values combine (see :mod:`telemetry.multiprocess`): live workers only,
+    except timestamps, whose newest value must outlive the worker that wrote it."""
+    if spec.kind is Kind.UPDOWN:
+        return "livesum"
+    return "max" if spec.name.endswith("timestamp") else "livemax"
+
+
 class Instruments:
     """Every event-driven catalog metric, created once in ``registry``.
 
@@ -92,7 +100,7 @@ class Instruments:
                     buckets=spec.buckets or Histogram.DEFAULT_BUCKETS,
                 )
             else:
-                mode: Literal["livesum", "max"] = "livesum" if spec.kind is Kind.UPDOWN else "max"
+                mode = _multiprocess_mode(spec)
                 metric = Gauge(spec.prom, spec.description, names, registry=registry, multiprocess_mode=mode)
             self._metrics[spec] = metric
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)

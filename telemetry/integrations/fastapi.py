@@ -26,19 +26,53 @@ from opentelemetry.trace import StatusCode
 
 from telemetry import catalog
 from telemetry.correlation import CorrelationIdMiddleware, get_correlation_id
+from telemetry.exposition import AccessPolicy
 from telemetry.labels import error_type
 from telemetry.logging import redact_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from telemetry.bootstrap import Telemetry
     from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
     from telemetry.metrics import Instruments
 
-__all__ = ["DEFAULT_EXCLUDED_URLS", "HttpServerMiddleware", "error_body", "instrument_app"]
+__all__ = [
+    "DEFAULT_EXCLUDED_URLS",
+    "AccessMiddleware",
+    "HttpServerMiddleware",
+    "error_body",
+    "instrument_app",
+    "redact_query",
+]
 
 DEFAULT_EXCLUDED_URLS: Final = r"^https?://[^/]+/(metrics|health(/[^/]*)?)/?(\?.*)?$"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _FLAG: Final = "_resilience_telemetry_instrumented"
+
+
+_URL_ATTRIBUTES: Final = ("http.url", "url.full", "http.target", "url.query")
+
+
+def redact_query(url: str, *, query_only: bool = False) -> str:
+    """Mask every query-parameter value (keys stay) and any credentials in the URL.
+
+    Query strings carry tokens, signatures and reset codes too often to guess by name.
+    """
+    base, sep, query = ("", "?", url) if query_only else url.partition("?")
+    if not sep:
+        return redact_text(url)
+    masked = "&".join(f"{part.partition('=')[0]}=***" if "=" in part else part for part in query.split("&"))
+    return f"{redact_text(base)}{sep if base else ''}{masked}"
+
+
+def _scrub_span_urls(span: Any, _scope: Any) -> None:
+    """Server-request hook: OpenTelemetry's ASGI middleware puts the raw query on the span."""
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and (key == "url.query" or "?" in value):
+            span.set_attribute(key, redact_query(value, query_only=key == "url.query"))
 
 
 def error_body(error: str, **extra: Any) -> dict[str, Any]:
@@ -167,6 +201,33 @@ def _install_handlers(app: Any) -> None:
     app.add_exception_handler(HTTPException, http_error)
 
 
+class AccessMiddleware:
+    """Answers 401/403 (no body) on ``paths`` unless :class:`~telemetry.exposition.AccessPolicy`
+    allows the request; every other path passes untouched."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, paths: frozenset[str]) -> None:
+        self.app = app
+        self.policy = policy
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        from telemetry.exposition import denied_headers
+
+        headers = dict(scope.get("headers") or ())
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        client = scope.get("client")
+        status = self.policy.status(authorization, client[0] if client else None)
+        if status == 200:
+            await self.app(scope, receive, send)
+            return
+        raw = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in denied_headers(status))]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
+
+
 def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
     from starlette.responses import Response
 
@@ -187,11 +248,20 @@ def instrument_app(
     correlation_headers: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID"),
     excluded_urls: str = DEFAULT_EXCLUDED_URLS,
     otel_instrumentation: bool = True,
+    metrics_token: str | None = None,
+    metrics_allow: Iterable[str] = (),
+    protected_paths: Iterable[str] = (),
 ) -> None:
     """Instrument a FastAPI (or Starlette) app; a second call on the same app is a no-op.
 
     Call before the app starts serving (Starlette refuses new middleware afterwards).
+    ``metrics_token`` (a bearer token) and ``metrics_allow`` (client addresses or networks)
+    protect ``metrics_path`` and every path in ``protected_paths`` (e.g.
+    ``("/health/detailed",)``); ``metrics_path=None`` removes the route, for use with
+    :func:`telemetry.exposition.serve_metrics` on a separate port.
     """
+    policy = AccessPolicy(token=metrics_token, allow=tuple(metrics_allow))
+    guarded = frozenset(p for p in (metrics_path, *protected_paths) if p)
     try:
         import fastapi  # noqa: F401
     except ImportError as exc:
@@ -205,6 +275,8 @@ def instrument_app(
         telemetry = setup()
     # add_middleware puts the newest outermost: correlation wraps the error handler, so the
     # 500 envelope and its log line carry the request's correlation ID.
+    if not policy.open and guarded:
+        app.add_middleware(AccessMiddleware, policy=policy, paths=guarded)  # innermost: refusals are counted
     app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     _install_handlers(app)
@@ -222,6 +294,7 @@ def instrument_app(
             excluded_urls=excluded_urls,
             # One server span per request; ASGI receive/send sub-spans are noise at 3 a.m.
             exclude_spans=["receive", "send"],
+            server_request_hook=_scrub_span_urls,
         )
     setattr(app.state, _FLAG, True)
     telemetry.instrumented.add("fastapi")

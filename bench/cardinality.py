@@ -3,8 +3,8 @@
 The fully instrumented app is driven in-process through ASGI (no sockets, so 100,000
 requests fit in the time budget). Every request carries a fresh ``X-Correlation-ID`` and a
 fresh order ID in its path, records a scheduled retry caused by an exception with a random
-message, and one request in ten fails with another random message (500 envelope and an
-ERROR log line with the stack, rendered as JSON into a null stream).
+message, and one request in a hundred fails with another random message (500 envelope and
+an ERROR log line with the stack, rendered as JSON into a null stream).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _app() -> tuple[Any, Any]:
     async def read_order(order_id: int) -> dict[str, object]:
         cause = ConnectionError(f"connection to 10.0.{order_id % 250}.7 reset: {secrets.token_hex(8)}")
         telemetry.record(RetryScheduled(retry_name="orders_db", attempt=1, delay=0.05, caused_by=cause))
-        if order_id % 10 == 0:
+        if order_id % 100 == 0:
             msg = f"order {order_id} failed: {secrets.token_hex(12)}"
             raise RuntimeError(msg)
         return {"id": order_id}
@@ -90,7 +90,7 @@ def cardinality(settings: Settings) -> list[Row]:
         return series, _series(registry), rss, rss_bytes()
 
     series_warm, series_end, rss_warm, rss_end = asyncio.run(drive())
-    detail = f"{total:,} requests, {warm:,} of them warm-up"
+    detail = f"{total:,} requests, {warm:,} of them warm-up, 1 in 100 an unhandled error"
     return [
         Row(
             "cardinality",

@@ -180,6 +180,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "packages": versions,
         "commit": commit,
     }
@@ -213,7 +214,10 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines += [
         "",
-        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['python']}, {m['platform']}.",
+        (
+            f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['python']}, {m['platform']}, "
+            f"load average {m['load_average_1m']} at start."
+        ),
         (
             f"Mode: {'quick' if report['quick'] else 'full'}; micro-benchmarks: median of {report['reps']} "
             "interleaved repetitions, loop overhead subtracted; HTTP: median of the rounds given per row."

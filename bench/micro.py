@@ -13,6 +13,7 @@ from telemetry import catalog
 from telemetry.events import Event, RetryScheduled
 
 if TYPE_CHECKING:
+    from telemetry import Telemetry
     from telemetry.metrics import Instruments
 
 RETRY = "orders_db"
@@ -139,6 +140,21 @@ def _integration(case: str, module: str, name: str) -> tuple[Any, Row | None]:
         return None, skipped(case, name, f"integration not available: {exc}")
 
 
+def _ok() -> int:
+    """The protected call: returns at once, so the wrapper's own cost is what is measured."""
+    return 42
+
+
+def _production_setup() -> Telemetry:
+    """``telemetry.setup`` as a service runs it: fresh registry, spans recorded, JSON logs to null."""
+    from prometheus_client import CollectorRegistry
+
+    import telemetry
+
+    null_logs()
+    return telemetry.setup(service_name="bench", registry=CollectorRegistry())
+
+
 def retry(settings: Settings) -> list[Row]:
     """Case 3: one scheduled-retry event end to end, and tenacity's first-attempt success."""
     import structlog
@@ -146,35 +162,46 @@ def retry(settings: Settings) -> list[Row]:
     from prometheus_client import CollectorRegistry, Counter
 
     from telemetry import record
-    from telemetry.metrics import Instruments
-    from telemetry.recorder import Recorder, set_recorder
+    from telemetry.recorder import LogSink, MetricsSink, Recorder, TraceSink
     from telemetry.testing import in_memory_tracer
 
-    null_logs()
-    m = Instruments(CollectorRegistry())
-    set_recorder(Recorder(m))  # all three sinks, as in production
+    m = _production_setup().instruments
+    quiet = Recorder(m, [MetricsSink(m), TraceSink(), LogSink({RetryScheduled.name: "off"})])
     provider, _ = in_memory_tracer()
     span_ctx = _in_span(provider.get_tracer("bench"))
     bare = Counter("bench_scheduled", "Scheduled.", ["retry_name", "error_type"], registry=CollectorRegistry())
     ns: dict[str, Any] = {
         "record": record,
+        "quiet": quiet,
         "RetryScheduled": RetryScheduled,
         "cause": TimeoutError("upstream timed out"),
         "counter": bare.labels(RETRY, "TimeoutError"),
         "trace": trace,
         "log": structlog.get_logger("bench"),
         "attrs": {"retry.name": RETRY, "retry.attempt": 1, "retry.delay_s": 0.2, "error.type": "TimeoutError"},
+        "ok": _ok,
     }
     by_hand = "by hand: bound inc + span.add_event + structlog JSON line"
     ours = "telemetry.record(RetryScheduled(...)): metric + span event + JSON log line"
+    no_log = "the same with its log line off (log_levels={...: 'off'})"
+    event = f"RetryScheduled(retry_name={RETRY!r}, attempt=1, delay=0.2, caused_by=cause)"
     stmts = [
         Stmt(
             by_hand,
             "counter.inc(); trace.get_current_span().add_event('retry', attrs); log.info('retry', **attrs)",
             span_ctx,
         ),
-        Stmt(ours, f"record(RetryScheduled(retry_name={RETRY!r}, attempt=1, delay=0.2, caused_by=cause))", span_ctx),
+        Stmt(ours, f"record({event})", span_ctx),
+        Stmt(no_log, f"quiet.record({event})", span_ctx),
     ]
+    module, missing = _integration("retry", "tenacity", "tenacity first-attempt success, instrumented")
+    first_bare, first_ours = "tenacity first-attempt success, bare", "tenacity first-attempt success, instrumented"
+    if module is not None:
+        from tenacity import Retrying, stop_after_attempt, wait_none
+
+        ns["bare"] = Retrying(stop=stop_after_attempt(3), wait=wait_none())
+        ns["ours"] = module.instrument_retrying(Retrying(stop=stop_after_attempt(3), wait=wait_none()), name=RETRY)
+        stmts += [Stmt(first_bare, "bare(ok)"), Stmt(first_ours, "ours(ok)")]
     times = time_statements(stmts, ns, settings)
     rows = [
         Row("retry", by_hand, times[by_hand] / 1e3, "us", reps=settings.reps, detail="baseline"),
@@ -188,26 +215,29 @@ def retry(settings: Settings) -> list[Row]:
             Budget("<=", 50.0, on="value"),
             reps=settings.reps,
         ),
+        Row("retry", no_log, times[no_log] / 1e3, "us", by_hand, times[by_hand] / 1e3, reps=settings.reps),
     ]
-    _, missing = _integration("retry", "tenacity", "tenacity first-attempt success, instrumented")
-    return [*rows, missing] if missing is not None else rows
-
-
-def _production_setup() -> None:
-    """``telemetry.setup`` as a service runs it: fresh registry, spans recorded, JSON logs to null."""
-    from prometheus_client import CollectorRegistry
-
-    import telemetry
-
-    null_logs()
-    telemetry.setup(service_name="bench", registry=CollectorRegistry())
+    if missing is not None:
+        return [*rows, missing]
+    return rows + _ratio_rows("retry", times, first_bare, {first_ours: Budget("<=", 1.3)}, settings)
 
 
 def breaker(settings: Settings) -> list[Row]:
     """Case 2: pybreaker closed-state call, bare vs instrumented."""
-    del settings
-    _, missing = _integration("breaker", "pybreaker", "pybreaker closed-state call, instrumented")
-    return [missing] if missing is not None else []
+    module, missing = _integration("breaker", "pybreaker", "pybreaker closed-state call, instrumented")
+    if missing is not None:
+        return [missing]
+    import pybreaker
+
+    _production_setup()
+    ns = {
+        "bare": pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, name="bench_bare"),
+        "ours": module.instrument_breaker(pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, name="payments")),
+        "ok": _ok,
+    }
+    bare, ours = "pybreaker closed-state call, bare", "pybreaker closed-state call, instrument_breaker(cb)"
+    times = time_statements([Stmt(bare, "bare.call(ok)"), Stmt(ours, "ours.call(ok)")], ns, settings)
+    return _ratio_rows("breaker", times, bare, {ours: Budget("<=", 1.5)}, settings)
 
 
 def _select_one(engine: Any) -> Any:

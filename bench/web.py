@@ -127,16 +127,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _rounds(settings: Settings) -> tuple[int, float, float]:
-    """Rounds, seconds per round, warm-up seconds."""
-    return (1, 0.5, 0.3) if settings.quick else (5, 4.0, 2.0)
+def _rounds(settings: Settings) -> tuple[int, float]:
+    """Rounds, and seconds per round."""
+    return (1, 0.5) if settings.quick else (4, 3.0)
+
+
+def _warm_up(ports: dict[str, int], settings: Settings, factor: float = 1.0) -> None:
+    for port in ports.values():
+        load(port, factor * (0.3 if settings.quick else 2.0))
 
 
 def _measure(ports: dict[str, int], settings: Settings) -> dict[str, list[Load]]:
-    rounds, seconds, warm = _rounds(settings)
+    """Interleaved rounds over every server, after :func:`_warm_up`."""
+    rounds, seconds = _rounds(settings)
     names = list(ports)
-    for name in names:
-        load(ports[name], warm)
     results: dict[str, list[Load]] = {name: [] for name in names}
     for rnd in range(rounds):
         for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
@@ -160,7 +164,9 @@ def http(settings: Settings) -> list[Row]:
     labels = {"bare": "bare FastAPI app", "otel": "OpenTelemetry FastAPI instrumentation only"}
     labels["full"] = "telemetry.instrument(app) (OTel instrumentation + our layer)"
     with processes(*((["serve", variant], no_export) for variant in labels)) as servers:
-        results = _measure({name: port for name, (_, port) in zip(labels, servers, strict=True)}, settings)
+        ports = {name: port for name, (_, port) in zip(labels, servers, strict=True)}
+        _warm_up(ports, settings)
+        results = _measure(ports, settings)
     rounds = len(results["bare"])
     rps = {name: _median(loads, "rps") for name, loads in results.items()}
     return [
@@ -197,15 +203,16 @@ def outage(settings: Settings) -> list[Row]:
         dead_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed}"}
         with processes((["serve", "full"], live_env), (["serve", "full"], dead_env)) as servers:
             (live, live_port), (dead, dead_port) = servers
-            rounds, _, warm = _rounds(settings)
-            load(live_port, warm)
-            load(dead_port, warm)
+            ports = {"live": live_port, "dead": dead_port}
+            # Long enough for the dead endpoint's batch queue (2,048 spans) to fill before RSS is read.
+            _warm_up(ports, settings, factor=2.0)
             before = {"live": rss_bytes(live.pid), "dead": rss_bytes(dead.pid)}
-            results = _measure({"live": live_port, "dead": dead_port}, settings)
+            results = _measure(ports, settings)
             growth = {
                 "live": (rss_bytes(live.pid) - before["live"]) / 2**20,
                 "dead": (rss_bytes(dead.pid) - before["dead"]) / 2**20,
             }
+    rounds = len(results["live"])
     live_label = "OTLP endpoint live: p99 latency"
     p99 = {name: _median(loads, "p99_ms") for name, loads in results.items()}
     rps = {name: _median(loads, "rps") for name, loads in results.items()}

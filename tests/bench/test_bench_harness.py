@@ -84,7 +84,15 @@ def test_quick_mode_reports_every_case_with_ratios_and_verdicts(tmp_path: Path) 
     assert report["quick"] is True
     assert report["reps"] == 3
     assert list(report["cases"]) == list(CASES)
-    assert set(report["machine"]) == {"cpu_model", "cores", "python", "platform", "packages", "commit"}
+    assert set(report["machine"]) == {
+        "cpu_model",
+        "cores",
+        "python",
+        "platform",
+        "load_average_1m",
+        "packages",
+        "commit",
+    }
     assert report["machine"]["cores"] >= 1
     for row in report["rows"]:
         assert set(row) == ROW_KEYS, row

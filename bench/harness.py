@@ -66,7 +66,8 @@ class Budget:
 
 @dataclass(slots=True)
 class Row:
-    """One line of the report. ``ratio`` is ``value / baseline_value`` when there is a baseline."""
+    """One line of the report. ``ratio`` defaults to ``value / baseline_value`` when there is a
+    baseline; micro-benchmarks pass the median of per-repetition paired ratios instead."""
 
     case: str
     name: str
@@ -77,11 +78,11 @@ class Row:
     budget: Budget | None = None
     detail: str = ""
     reps: int = 0
-    ratio: float | None = field(default=None, init=False)
+    ratio: float | None = None
     verdict: Verdict = field(default="info", init=False)
 
     def __post_init__(self) -> None:
-        if self.value is not None and self.baseline_value:
+        if self.ratio is None and self.value is not None and self.baseline_value:
             self.ratio = self.value / self.baseline_value
         if self.value is None:
             self.verdict = "skip"
@@ -118,11 +119,56 @@ def _number_for(timer: timeit.Timer, seconds: float) -> int:
         number *= 10
 
 
-def time_statements(stmts: Sequence[Stmt], namespace: dict[str, Any], settings: Settings) -> dict[str, float]:
-    """Median nanoseconds per execution of each statement, loop overhead subtracted.
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Nanoseconds per execution, one sample per repetition and statement, loop overhead subtracted."""
 
-    All statements (and an empty one, for the loop's own cost) run once per repetition in a
-    rotating order; garbage collection is off while a sample runs, as in :mod:`timeit`.
+    samples: dict[str, list[float]]
+    reps: int
+
+    def median(self, label: str) -> float:
+        return float(statistics.median(self.samples[label]))
+
+    def ratios(self, label: str, baseline: str) -> list[float]:
+        """Per-repetition ratios: a burst of load slows both sides of a pair alike."""
+        pairs = zip(self.samples[label], self.samples[baseline], strict=True)
+        return [value / base for value, base in pairs if base > 0]
+
+    def row(
+        self,
+        case: str,
+        label: str,
+        baseline: str | None = None,
+        budget: Budget | None = None,
+        unit: Literal["ns", "us"] | None = None,
+    ) -> Row:
+        """A report row, in ``unit``; by default microseconds when the baseline takes 10 us or more."""
+        if unit is None:
+            unit = "us" if self.median(baseline or label) >= 10_000 else "ns"
+        scale = 1e3 if unit == "us" else 1.0
+        if baseline is None:
+            return Row(case, label, self.median(label) / scale, unit, budget=budget, detail="baseline", reps=self.reps)
+        ratios = self.ratios(label, baseline)
+        low, _, high = statistics.quantiles(ratios, n=4)
+        return Row(
+            case,
+            label,
+            self.median(label) / scale,
+            unit,
+            baseline,
+            self.median(baseline) / scale,
+            budget,
+            detail=f"paired ratios' quartiles {low:.2f}-{high:.2f}",
+            reps=self.reps,
+            ratio=statistics.median(ratios),
+        )
+
+
+def time_statements(stmts: Sequence[Stmt], namespace: dict[str, Any], settings: Settings) -> Timings:
+    """Time each statement, interleaved: every repetition runs all of them in a rotating order.
+
+    An empty statement is timed alongside for the loop's own cost, which is subtracted;
+    garbage collection is off while a sample runs, as in :mod:`timeit`.
     """
     plan = [Stmt("_loop", "pass"), *stmts]
     timers = {s.label: timeit.Timer(s.code, globals=namespace) for s in plan}
@@ -142,7 +188,7 @@ def time_statements(stmts: Sequence[Stmt], namespace: dict[str, Any], settings: 
         for s in order:
             samples[s.label].append(run(s.label, numbers[s.label]) / numbers[s.label] * 1e9)
     loop = statistics.median(samples.pop("_loop"))
-    return {label: max(statistics.median(values) - loop, 0.0) for label, values in samples.items()}
+    return Timings({label: [max(v - loop, 0.0) for v in values] for label, values in samples.items()}, settings.reps)
 
 
 def rss_bytes(pid: int | None = None) -> int:
@@ -197,8 +243,8 @@ def fmt(value: float | None, unit: str) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table, with the machine and repetitions underneath."""
     lines = [
-        "| # | Measurement | Value | Baseline | Ratio | Budget | Verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| # | Measurement | Value | Baseline | Ratio | Budget | Verdict | Notes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["rows"]:
         number = report["cases"][row["case"]].split(".", 1)[0]
@@ -206,10 +252,9 @@ def markdown(report: dict[str, Any]) -> str:
         baseline = row["baseline"] or ""
         if row["baseline_value"] is not None:
             baseline = f"{baseline} ({fmt(row['baseline_value'], row['unit'])})"
-        name = f"{row['name']} ({row['detail']})" if row["detail"] else row["name"]
         lines.append(
-            f"| {number} | {name} | {fmt(row['value'], row['unit'])} | {baseline} | {ratio} "
-            f"| {row['budget'] or ''} | {row['verdict']} |"
+            f"| {number} | {row['name']} | {fmt(row['value'], row['unit'])} | {baseline} | {ratio} "
+            f"| {row['budget'] or ''} | {row['verdict']} | {row['detail']} |"
         )
     m = report["machine"]
     lines += [

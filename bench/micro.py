@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench.harness import Budget, Row, Settings, Stmt, null_logs, skipped, time_statements
+from bench.harness import Budget, Row, Settings, Stmt, Timings, null_logs, skipped, time_statements
 from telemetry import catalog
 from telemetry.events import Event, RetryScheduled
 
@@ -40,21 +40,8 @@ def _in_span(tracer: Any) -> contextvars.Context:
     return ctx
 
 
-def _ratio_rows(
-    case: str,
-    times: dict[str, float],
-    baseline: str,
-    budgets: dict[str, Budget | None],
-    settings: Settings,
-) -> list[Row]:
-    scale, unit = (1e3, "us") if times[baseline] >= 10_000 else (1.0, "ns")
-    base = times[baseline] / scale
-    rows = [Row(case, baseline, base, unit, reps=settings.reps, detail="baseline")]
-    rows += [
-        Row(case, label, times[label] / scale, unit, baseline, base, budget, reps=settings.reps)
-        for label, budget in budgets.items()
-    ]
-    return rows
+def _ratio_rows(case: str, times: Timings, baseline: str, budgets: dict[str, Budget | None]) -> list[Row]:
+    return [times.row(case, baseline)] + [times.row(case, label, baseline, budget) for label, budget in budgets.items()]
 
 
 def metric_sink(settings: Settings) -> list[Row]:
@@ -124,9 +111,8 @@ def metric_sink(settings: Settings) -> list[Row]:
             stmts[5].label: None,
             stmts[6].label: None,
         },
-        settings,
     )
-    histograms = _ratio_rows("metric_sink", times, bare_obs, {s.label: None for s in stmts[8:]}, settings)
+    histograms = _ratio_rows("metric_sink", times, bare_obs, {s.label: None for s in stmts[8:]})
     return counters + histograms
 
 
@@ -204,22 +190,13 @@ def retry(settings: Settings) -> list[Row]:
         stmts += [Stmt(first_bare, "bare(ok)"), Stmt(first_ours, "ours(ok)")]
     times = time_statements(stmts, ns, settings)
     rows = [
-        Row("retry", by_hand, times[by_hand] / 1e3, "us", reps=settings.reps, detail="baseline"),
-        Row(
-            "retry",
-            ours,
-            times[ours] / 1e3,
-            "us",
-            by_hand,
-            times[by_hand] / 1e3,
-            Budget("<=", 50.0, on="value"),
-            reps=settings.reps,
-        ),
-        Row("retry", no_log, times[no_log] / 1e3, "us", by_hand, times[by_hand] / 1e3, reps=settings.reps),
+        times.row("retry", by_hand, unit="us"),
+        times.row("retry", ours, by_hand, Budget("<=", 50.0, on="value"), unit="us"),
+        times.row("retry", no_log, by_hand, unit="us"),
     ]
     if missing is not None:
         return [*rows, missing]
-    return rows + _ratio_rows("retry", times, first_bare, {first_ours: Budget("<=", 1.3)}, settings)
+    return rows + _ratio_rows("retry", times, first_bare, {first_ours: Budget("<=", 1.3)})
 
 
 def breaker(settings: Settings) -> list[Row]:
@@ -237,7 +214,7 @@ def breaker(settings: Settings) -> list[Row]:
     }
     bare, ours = "pybreaker closed-state call, bare", "pybreaker closed-state call, instrument_breaker(cb)"
     times = time_statements([Stmt(bare, "bare.call(ok)"), Stmt(ours, "ours.call(ok)")], ns, settings)
-    return _ratio_rows("breaker", times, bare, {ours: Budget("<=", 1.5)}, settings)
+    return _ratio_rows("breaker", times, bare, {ours: Budget("<=", 1.5)})
 
 
 def _select_one(engine: Any) -> Any:
@@ -274,6 +251,6 @@ def pool(settings: Settings) -> list[Row]:
         bare.dispose()
         instrumented.dispose()
     return [
-        *_ratio_rows("pool", times, select_bare, {select_ours: Budget("<=", 1.10)}, settings),
-        *_ratio_rows("pool", times, pair_bare, {pair_ours: None}, settings),
+        *_ratio_rows("pool", times, select_bare, {select_ours: Budget("<=", 1.10)}),
+        *_ratio_rows("pool", times, pair_bare, {pair_ours: None}),
     ]

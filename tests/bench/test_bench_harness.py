@@ -110,7 +110,7 @@ def test_quick_mode_reports_every_case_with_ratios_and_verdicts(tmp_path: Path) 
             assert case in MAY_SKIP, f"case {case} has no budget-checked ratio: {rows}"
             assert any(row["verdict"] == "skip" for row in rows), rows
     table = (tmp_path / "results.md").read_text().splitlines()
-    assert table[0] == "| # | Measurement | Value | Baseline | Ratio | Budget | Verdict |"
+    assert table[0] == "| # | Measurement | Value | Baseline | Ratio | Budget | Verdict | Notes |"
     assert len([line for line in table if line.startswith("| ") and line[2].isdigit()]) == len(report["rows"])
     assert table[-2].startswith(f"Machine: {report['machine']['cpu_model']}, {report['machine']['cores']} cores")
     assert "| 1 | Instruments.child(spec, ...).inc() |" in "\n".join(table)

@@ -33,6 +33,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 class Load:
     """One round against one server."""
 
+    requests: int
     rps: float
     p50_ms: float
     p99_ms: float
@@ -74,6 +75,7 @@ async def _load(port: int, seconds: float) -> Load:
     elapsed = time.perf_counter() - started
     latencies.sort()
     return Load(
+        requests=len(latencies),
         rps=len(latencies) / elapsed,
         p50_ms=latencies[len(latencies) // 2] * 1e3,
         p99_ms=latencies[int(len(latencies) * 0.99)] * 1e3,
@@ -129,16 +131,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def _rounds(settings: Settings) -> tuple[int, float]:
     """Rounds, and seconds per round."""
-    return (1, 0.5) if settings.quick else (4, 3.0)
+    return (1, 0.5) if settings.quick else (8, 2.0)
 
 
-def _warm_up(ports: dict[str, int], settings: Settings, factor: float = 1.0) -> None:
+def _warm_up(ports: dict[str, int], settings: Settings, min_requests: int = 0) -> None:
+    """Load each server briefly, then on until it served ``min_requests`` (30 s at most)."""
     for port in ports.values():
-        load(port, factor * (0.3 if settings.quick else 2.0))
+        served = load(port, 0.3 if settings.quick else 2.0).requests
+        deadline = time.monotonic() + 30
+        while not settings.quick and served < min_requests and time.monotonic() < deadline:
+            served += load(port, 1.0).requests
 
 
 def _measure(ports: dict[str, int], settings: Settings) -> dict[str, list[Load]]:
-    """Interleaved rounds over every server, after :func:`_warm_up`."""
+    """Interleaved rounds over every server (the order rotates), after :func:`_warm_up`."""
     rounds, seconds = _rounds(settings)
     names = list(ports)
     results: dict[str, list[Load]] = {name: [] for name in names}
@@ -152,45 +158,55 @@ def _median(loads: list[Load], field: str) -> float:
     return float(statistics.median(getattr(run, field) for run in loads))
 
 
-def _latency(loads: list[Load]) -> str:
+def _row(
+    case: str,
+    label: str,
+    results: dict[str, list[Load]],
+    name: str,
+    *,
+    field: str,
+    unit: str,
+    baseline: tuple[str, str] | None = None,
+    budget: Budget | None = None,
+) -> Row:
+    """A row for ``results[name]``'s median ``field``; with ``(label, name)`` of a baseline, the
+    ratio is the median of per-round ratios (each round loads both within seconds)."""
+    loads = results[name]
     errors = sum(run.errors for run in loads)
-    text = f"p50 {_median(loads, 'p50_ms'):.2f} ms, p99 {_median(loads, 'p99_ms'):.2f} ms"
-    return text + (f", {errors} non-200" if errors else "")
+    detail = f"{_median(loads, 'rps'):,.0f} req/s, p50 {_median(loads, 'p50_ms'):.2f} ms, "
+    detail += f"p99 {_median(loads, 'p99_ms'):.2f} ms" + (f", {errors} non-200" if errors else "")
+    if baseline is None:
+        return Row(case, label, _median(loads, field), unit, detail=detail, reps=len(loads))
+    base_label, base = baseline
+    ratios = [getattr(a, field) / getattr(b, field) for a, b in zip(loads, results[base], strict=True)]
+    return Row(
+        case,
+        label,
+        _median(loads, field),
+        unit,
+        base_label,
+        _median(results[base], field),
+        budget,
+        detail=detail,
+        reps=len(loads),
+        ratio=statistics.median(ratios),
+    )
 
 
 def http(settings: Settings) -> list[Row]:
     """Case 5: requests/s and latency of the bare app, OTel's instrumentation, and the full set-up."""
     no_export = {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_EXPORTER": "none"}
-    labels = {"bare": "bare FastAPI app", "otel": "OpenTelemetry FastAPI instrumentation only"}
-    labels["full"] = "telemetry.instrument(app) (OTel instrumentation + our layer)"
-    with processes(*((["serve", variant], no_export) for variant in labels)) as servers:
-        ports = {name: port for name, (_, port) in zip(labels, servers, strict=True)}
+    bare, otel = "bare FastAPI app", "OpenTelemetry FastAPI instrumentation only"
+    full = "telemetry.instrument(app) (OTel instrumentation + our layer)"
+    with processes(*((["serve", variant], no_export) for variant in ("bare", "otel", "full"))) as servers:
+        ports = {name: port for name, (_, port) in zip(("bare", "otel", "full"), servers, strict=True)}
         _warm_up(ports, settings)
         results = _measure(ports, settings)
-    rounds = len(results["bare"])
-    rps = {name: _median(loads, "rps") for name, loads in results.items()}
     return [
-        Row("http", labels["bare"], rps["bare"], "req/s", detail=_latency(results["bare"]), reps=rounds),
-        Row(
-            "http",
-            labels["otel"],
-            rps["otel"],
-            "req/s",
-            labels["bare"],
-            rps["bare"],
-            detail=_latency(results["otel"]),
-            reps=rounds,
-        ),
-        Row(
-            "http",
-            labels["full"],
-            rps["full"],
-            "req/s",
-            labels["otel"],
-            rps["otel"],
-            Budget(">=", 0.95),
-            detail=_latency(results["full"]),
-            reps=rounds,
+        _row("http", bare, results, "bare", field="rps", unit="req/s"),
+        _row("http", otel, results, "otel", field="rps", unit="req/s", baseline=(bare, "bare")),
+        _row(
+            "http", full, results, "full", field="rps", unit="req/s", baseline=(otel, "otel"), budget=Budget(">=", 0.95)
         ),
     ]
 
@@ -204,44 +220,35 @@ def outage(settings: Settings) -> list[Row]:
         with processes((["serve", "full"], live_env), (["serve", "full"], dead_env)) as servers:
             (live, live_port), (dead, dead_port) = servers
             ports = {"live": live_port, "dead": dead_port}
-            # Long enough for the dead endpoint's batch queue (2,048 spans) to fill before RSS is read.
-            _warm_up(ports, settings, factor=2.0)
+            # Three times the batch processor's queue (2,048 spans): the dead endpoint's queue is
+            # full, and dropping, before resident memory is first read.
+            _warm_up(ports, settings, min_requests=3 * 2048)
             before = {"live": rss_bytes(live.pid), "dead": rss_bytes(dead.pid)}
             results = _measure(ports, settings)
             growth = {
                 "live": (rss_bytes(live.pid) - before["live"]) / 2**20,
                 "dead": (rss_bytes(dead.pid) - before["dead"]) / 2**20,
             }
-    rounds = len(results["live"])
     live_label = "OTLP endpoint live: p99 latency"
-    p99 = {name: _median(loads, "p99_ms") for name, loads in results.items()}
-    rps = {name: _median(loads, "rps") for name, loads in results.items()}
+    rounds = len(results["live"])
     return [
-        Row(
-            "outage",
-            live_label,
-            p99["live"],
-            "ms",
-            detail=f"{rps['live']:,.0f} req/s, {_latency(results['live'])}",
-            reps=rounds,
-        ),
-        Row(
+        _row("outage", live_label, results, "live", field="p99_ms", unit="ms"),
+        _row(
             "outage",
             "OTLP endpoint a closed port: p99 latency",
-            p99["dead"],
-            "ms",
-            live_label,
-            p99["live"],
-            Budget("<=", 1.10),
-            detail=f"{rps['dead']:,.0f} req/s, {_latency(results['dead'])}",
-            reps=rounds,
+            results,
+            "dead",
+            field="p99_ms",
+            unit="ms",
+            baseline=(live_label, "live"),
+            budget=Budget("<=", 1.10),
         ),
         Row(
             "outage",
             "OTLP endpoint live: server RSS growth under load",
             growth["live"],
             "MB",
-            detail="after warm-up to end of load",
+            detail="from the end of warm-up to the end of load",
             reps=rounds,
         ),
         Row(
@@ -250,7 +257,7 @@ def outage(settings: Settings) -> list[Row]:
             growth["dead"],
             "MB",
             budget=Budget("<=", 5.0, on="value"),
-            detail="after warm-up to end of load; spans past the batch queue are dropped",
+            detail="from the end of warm-up to the end of load; spans past the full batch queue are dropped",
             reps=rounds,
         ),
     ]

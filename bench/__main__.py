@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(CASES[args.worker][1](settings), args.out)
         return 0
     names = args.only or list(CASES)
+    facts = machine()  # before the run: the load average is the one the run started under
     rows: list[dict[str, object]] = []
     for name in names:
         started = time.monotonic()
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "quick": settings.quick,
         "reps": settings.reps,
-        "machine": machine(),
+        "machine": facts,
         "cases": {name: CASES[name][0] for name in names},
         "rows": rows,
     }

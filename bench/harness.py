@@ -35,12 +35,12 @@ class Settings:
 
     @property
     def reps(self) -> int:
-        return 3 if self.quick else 15
+        return 3 if self.quick else 31
 
     @property
     def sample_seconds(self) -> float:
         """Target duration of one timed sample of a micro-benchmark."""
-        return 0.002 if self.quick else 0.02
+        return 0.002 if self.quick else 0.01
 
 
 @dataclass(frozen=True, slots=True)

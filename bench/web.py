@@ -131,7 +131,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def _rounds(settings: Settings) -> tuple[int, float]:
     """Rounds, and seconds per round."""
-    return (1, 0.5) if settings.quick else (8, 2.0)
+    return (1, 0.5) if settings.quick else (12, 1.5)
 
 
 def _warm_up(ports: dict[str, int], settings: Settings, min_requests: int = 0) -> None:
@@ -179,6 +179,9 @@ def _row(
         return Row(case, label, _median(loads, field), unit, detail=detail, reps=len(loads))
     base_label, base = baseline
     ratios = [getattr(a, field) / getattr(b, field) for a, b in zip(loads, results[base], strict=True)]
+    if len(ratios) > 1:
+        low, _, high = statistics.quantiles(ratios, n=4)
+        detail += f"; per-round ratios' quartiles {low:.2f}-{high:.2f}"
     return Row(
         case,
         label,

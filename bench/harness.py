@@ -7,6 +7,7 @@ repetition), so drift in CPU frequency or a noisy neighbour hits all of them ali
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import contextvars
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 Verdict = Literal["pass", "fail", "info", "skip"]
 VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "info", "skip")
@@ -109,11 +110,11 @@ class Stmt:
     context: contextvars.Context | None = None
 
 
-def _number_for(timer: timeit.Timer, seconds: float) -> int:
+def _number_for(run: Callable[[int], float], seconds: float) -> int:
     """Executions per sample so that one sample takes about ``seconds``."""
     number = 1
     while True:
-        took = timer.timeit(number)
+        took = run(number)
         if took >= seconds / 10 or number >= 1 << 24:
             return max(1, round(number * seconds / max(took, 1e-9)))
         number *= 10
@@ -179,9 +180,9 @@ def time_statements(stmts: Sequence[Stmt], namespace: dict[str, Any], settings: 
         timer = timers[label]
         return ctx.run(timer.timeit, number) if ctx is not None else timer.timeit(number)
 
-    numbers = {s.label: _number_for(timers[s.label], settings.sample_seconds) for s in plan}
-    for s in plan:  # warm-up: caches, lazily bound children, first-use imports
-        run(s.label, max(1, numbers[s.label] // 10))
+    for s in plan:  # warm-up (caches, connections, first-use imports), then calibrate on warm code
+        _number_for(functools.partial(run, s.label), settings.sample_seconds)
+    numbers = {s.label: _number_for(functools.partial(run, s.label), settings.sample_seconds) for s in plan}
     samples: dict[str, list[float]] = {s.label: [] for s in plan}
     for rep in range(settings.reps):
         order = plan[rep % len(plan) :] + plan[: rep % len(plan)]

@@ -11,8 +11,7 @@ until :func:`setup` or :func:`instrument` is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telemetry.bootstrap import Telemetry, setup
 from telemetry.breaker import Breaker, breaker, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
@@ -20,6 +19,9 @@ from telemetry.correlation import get_correlation_id
 from telemetry.health import fallback_used, set_degraded
 from telemetry.logging import configure_logging
 from telemetry.recorder import record
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Breaker",

@@ -218,7 +218,9 @@ asyncio.run(main())
         if sample.name == "resilience_telemetry_export_dropped_total"
     }
     # Three spans per request: the server span and its two ASGI "send" spans.
-    assert lost.get("export_failed", 0) + lost.get("queue_full", 0) == 40  # one server span per request (ASGI receive/send sub-spans are excluded)
+    assert (
+        lost.get("export_failed", 0) + lost.get("queue_full", 0) == 40
+    )  # one server span per request (ASGI receive/send sub-spans are excluded)
 
 
 class Boom(Exception):

@@ -1,0 +1,26 @@
+"""The benchmark suite: this package's hot-path overhead, measured beside its baselines.
+
+``CASES`` maps a case key to its title and function, in report order (the issue's numbering
+is the title's number).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench import cardinality, micro, web
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bench.harness import Row, Settings
+
+CASES: dict[str, tuple[str, Callable[[Settings], list[Row]]]] = {
+    "metric_sink": ("1. metric sink vs prometheus-client vs OpenTelemetry", micro.metric_sink),
+    "breaker": ("2. pybreaker closed-state call", micro.breaker),
+    "retry": ("3. retry: scheduled-retry event end to end, tenacity first attempt", micro.retry),
+    "pool": ("4. SQLite QueuePool SELECT 1, checkout+checkin", micro.pool),
+    "http": ("5. HTTP: bare vs OpenTelemetry vs full set-up", web.http),
+    "outage": ("6. exporter outage: OTLP to a closed port vs a live sink", web.outage),
+    "cardinality": ("7. cardinality: unique correlation IDs and error messages", cardinality.cardinality),
+}

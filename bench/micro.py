@@ -1,0 +1,256 @@
+"""In-process cases: the metric sink, breaker, retry and pool hot paths, each against its bare twin."""
+
+from __future__ import annotations
+
+import contextvars
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bench.harness import Budget, Row, Settings, Stmt, Timings, null_logs, skipped, time_statements
+from telemetry import catalog
+from telemetry.events import Event, RetryScheduled
+
+if TYPE_CHECKING:
+    from telemetry import Telemetry
+    from telemetry.metrics import Instruments
+
+RETRY = "orders_db"
+OUTCOME = "success_first_attempt"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCounted(Event):
+    """The smallest possible event: one bound counter increment, for the recorder's own cost."""
+
+    name: ClassVar[str] = "bench.call_counted"
+
+    def to_metrics(self, m: Instruments) -> None:
+        m.child(catalog.RETRY_CALLS, RETRY, OUTCOME).inc()
+
+
+def _in_span(tracer: Any) -> contextvars.Context:
+    """A context in which a recording span is current, for statements timed inside a request."""
+    from opentelemetry import context, trace
+
+    span = tracer.start_span("bench")
+    ctx = contextvars.copy_context()
+    ctx.run(context.attach, trace.set_span_in_context(span))
+    return ctx
+
+
+def _ratio_rows(case: str, times: Timings, baseline: str, budgets: dict[str, Budget | None]) -> list[Row]:
+    return [times.row(case, baseline)] + [times.row(case, label, baseline, budget) for label, budget in budgets.items()]
+
+
+def metric_sink(settings: Settings) -> list[Row]:
+    """Case 1: one bound counter increment and one histogram observation, three ways."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    import telemetry
+    from telemetry.metrics import Instruments
+    from telemetry.recorder import MetricsSink, Recorder, set_recorder
+    from telemetry.testing import in_memory_tracer
+
+    bare = CollectorRegistry()
+    counter = Counter("bench_calls", "Calls.", ["retry_name", "outcome"], registry=bare).labels(RETRY, OUTCOME)
+    histogram = Histogram(
+        "bench_backoff_seconds", "Backoff.", ["retry_name"], registry=bare, buckets=catalog.RETRY_BACKOFF.buckets or ()
+    ).labels(RETRY)
+    m = Instruments(CollectorRegistry())
+    set_recorder(Recorder(m, [MetricsSink(m)]))
+    meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter("bench")
+    provider, _ = in_memory_tracer()
+    ns = {
+        "counter": counter,
+        "histogram": histogram,
+        "m": m,
+        "C": catalog.RETRY_CALLS,
+        "H": catalog.RETRY_BACKOFF,
+        "record": telemetry.record,
+        "event": CallCounted(),
+        "scheduled": RetryScheduled(retry_name=RETRY, attempt=1, delay=0.1, caused_by=TimeoutError()),
+        "otel_counter": meter.create_counter("bench.calls"),
+        "otel_histogram": meter.create_histogram("bench.backoff", unit="s"),
+        "attrs": {"retry.name": RETRY, "outcome": OUTCOME},
+        "hattrs": {"retry.name": RETRY},
+    }
+    bare_inc = "prometheus_client bound child .inc()"
+    bare_obs = "prometheus_client bound child .observe()"
+    stmts = [
+        Stmt(bare_inc, "counter.inc()"),
+        Stmt("Instruments.child(spec, ...).inc()", f"m.child(C, {RETRY!r}, {OUTCOME!r}).inc()"),
+        Stmt("m.inc(spec, ...) (exemplar lookup, no span)", f"m.inc(C, {RETRY!r}, {OUTCOME!r})"),
+        Stmt(
+            "m.inc(spec, ...) in a recording span (exemplar attached)",
+            f"m.inc(C, {RETRY!r}, {OUTCOME!r})",
+            _in_span(provider.get_tracer("bench")),
+        ),
+        Stmt("telemetry.record(event), metrics sink, one bound inc", "record(event)"),
+        Stmt("telemetry.record(RetryScheduled), metrics sink", "record(scheduled)"),
+        Stmt("OpenTelemetry SDK counter.add(1, attributes)", "otel_counter.add(1, attrs)"),
+        Stmt(bare_obs, "histogram.observe(0.2)"),
+        Stmt("Instruments.child(spec, ...).observe()", f"m.child(H, {RETRY!r}).observe(0.2)"),
+        Stmt("m.observe(spec, value, ...) (no span)", f"m.observe(H, 0.2, {RETRY!r})"),
+        Stmt("OpenTelemetry SDK histogram.record(v, attributes)", "otel_histogram.record(0.2, hattrs)"),
+    ]
+    times = time_statements(stmts, ns, settings)
+    two_x = Budget("<=", 2.0)
+    counters = _ratio_rows(
+        "metric_sink",
+        times,
+        bare_inc,
+        {
+            stmts[1].label: two_x,
+            stmts[2].label: two_x,
+            stmts[3].label: None,
+            stmts[4].label: two_x,
+            stmts[5].label: None,
+            stmts[6].label: None,
+        },
+    )
+    histograms = _ratio_rows("metric_sink", times, bare_obs, {s.label: None for s in stmts[8:]})
+    return counters + histograms
+
+
+def _integration(case: str, module: str, name: str) -> tuple[Any, Row | None]:
+    """Import ``telemetry.integrations.<module>``, or a skip row saying it is not available."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"telemetry.integrations.{module}"), None
+    except ImportError as exc:
+        return None, skipped(case, name, f"integration not available: {exc}")
+
+
+def _ok() -> int:
+    """The protected call: returns at once, so the wrapper's own cost is what is measured."""
+    return 42
+
+
+def _production_setup() -> Telemetry:
+    """``telemetry.setup`` as a service runs it: fresh registry, spans recorded, JSON logs to null."""
+    from prometheus_client import CollectorRegistry
+
+    import telemetry
+
+    null_logs()
+    return telemetry.setup(service_name="bench", registry=CollectorRegistry())
+
+
+def retry(settings: Settings) -> list[Row]:
+    """Case 3: one scheduled-retry event end to end, and tenacity's first-attempt success."""
+    import structlog
+    from opentelemetry import trace
+    from prometheus_client import CollectorRegistry, Counter
+
+    from telemetry import record
+    from telemetry.recorder import LogSink, MetricsSink, Recorder, TraceSink
+    from telemetry.testing import in_memory_tracer
+
+    m = _production_setup().instruments
+    quiet = Recorder(m, [MetricsSink(m), TraceSink(), LogSink({RetryScheduled.name: "off"})])
+    provider, _ = in_memory_tracer()
+    span_ctx = _in_span(provider.get_tracer("bench"))
+    bare = Counter("bench_scheduled", "Scheduled.", ["retry_name", "error_type"], registry=CollectorRegistry())
+    ns: dict[str, Any] = {
+        "record": record,
+        "quiet": quiet,
+        "RetryScheduled": RetryScheduled,
+        "cause": TimeoutError("upstream timed out"),
+        "counter": bare.labels(RETRY, "TimeoutError"),
+        "trace": trace,
+        "log": structlog.get_logger("bench"),
+        "attrs": {"retry.name": RETRY, "retry.attempt": 1, "retry.delay_s": 0.2, "error.type": "TimeoutError"},
+        "ok": _ok,
+    }
+    by_hand = "by hand: bound inc + span.add_event + structlog JSON line"
+    ours = "telemetry.record(RetryScheduled(...)): metric + span event + JSON log line"
+    no_log = "the same with its log line off (log_levels={...: 'off'})"
+    event = f"RetryScheduled(retry_name={RETRY!r}, attempt=1, delay=0.2, caused_by=cause)"
+    stmts = [
+        Stmt(
+            by_hand,
+            "counter.inc(); trace.get_current_span().add_event('retry', attrs); log.info('retry', **attrs)",
+            span_ctx,
+        ),
+        Stmt(ours, f"record({event})", span_ctx),
+        Stmt(no_log, f"quiet.record({event})", span_ctx),
+    ]
+    module, missing = _integration("retry", "tenacity", "tenacity first-attempt success, instrumented")
+    first_bare, first_ours = "tenacity first-attempt success, bare", "tenacity first-attempt success, instrumented"
+    if module is not None:
+        from tenacity import Retrying, stop_after_attempt, wait_none
+
+        ns["bare"] = Retrying(stop=stop_after_attempt(3), wait=wait_none())
+        ns["ours"] = module.instrument_retrying(Retrying(stop=stop_after_attempt(3), wait=wait_none()), name=RETRY)
+        stmts += [Stmt(first_bare, "bare(ok)"), Stmt(first_ours, "ours(ok)")]
+    times = time_statements(stmts, ns, settings)
+    rows = [
+        times.row("retry", by_hand, unit="us"),
+        times.row("retry", ours, by_hand, Budget("<=", 50.0, on="value"), unit="us"),
+        times.row("retry", no_log, by_hand, unit="us"),
+    ]
+    if missing is not None:
+        return [*rows, missing]
+    return rows + _ratio_rows("retry", times, first_bare, {first_ours: Budget("<=", 1.3)})
+
+
+def breaker(settings: Settings) -> list[Row]:
+    """Case 2: pybreaker closed-state call, bare vs instrumented."""
+    module, missing = _integration("breaker", "pybreaker", "pybreaker closed-state call, instrumented")
+    if missing is not None:
+        return [missing]
+    import pybreaker
+
+    _production_setup()
+    ns = {
+        "bare": pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, name="bench_bare"),
+        "ours": module.instrument_breaker(pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, name="payments")),
+        "ok": _ok,
+    }
+    bare, ours = "pybreaker closed-state call, bare", "pybreaker closed-state call, instrument_breaker(cb)"
+    times = time_statements([Stmt(bare, "bare.call(ok)"), Stmt(ours, "ours.call(ok)")], ns, settings)
+    return _ratio_rows("breaker", times, bare, {ours: Budget("<=", 1.5)})
+
+
+def _select_one(engine: Any) -> Any:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1")).scalar()
+
+
+def pool(settings: Settings) -> list[Row]:
+    """Case 4: ``SELECT 1`` and a checkout+checkin pair through SQLite ``QueuePool`` engines."""
+    module, missing = _integration("pool", "sqlalchemy", "SQLite QueuePool SELECT 1, instrumented")
+    if missing is not None:
+        return [missing]
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import QueuePool
+
+    _production_setup()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        bare = create_engine(url, poolclass=QueuePool, pool_size=5, max_overflow=0)
+        instrumented = create_engine(url, poolclass=QueuePool, pool_size=5, max_overflow=0)
+        module.instrument_engine(instrumented, pool_name="bench")
+        ns = {"select_one": _select_one, "bare": bare, "instrumented": instrumented}
+        select_bare, select_ours = "SELECT 1, bare engine", "SELECT 1, instrument_engine(engine)"
+        pair_bare, pair_ours = "checkout+checkin, bare pool", "checkout+checkin, instrumented pool"
+        stmts = [
+            Stmt(select_bare, "select_one(bare)"),
+            Stmt(select_ours, "select_one(instrumented)"),
+            Stmt(pair_bare, "bare.pool.connect().close()"),
+            Stmt(pair_ours, "instrumented.pool.connect().close()"),
+        ]
+        times = time_statements(stmts, ns, settings)
+        bare.dispose()
+        instrumented.dispose()
+    return [
+        *_ratio_rows("pool", times, select_bare, {select_ours: Budget("<=", 1.10)}),
+        *_ratio_rows("pool", times, pair_bare, {pair_ours: None}),
+    ]

@@ -604,7 +604,6 @@ TELEMETRY_EXPORT_DROPPED: Final = MetricSpec(
         Label("reason", ("queue_full", "export_failed"), "why the items were lost"),
     ),
     source="self",
-    exempt="self-diagnosis, read when traces or logs are missing in the backend",
 )
 
 CATALOG: Final[tuple[MetricSpec, ...]] = tuple(

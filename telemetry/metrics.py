@@ -36,12 +36,24 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))  # noqa: SIM112 - the legacy name
 
 
+_last_exemplar: tuple[int, int, dict[str, str]] = (0, 0, {})
+
+
 def current_exemplar() -> dict[str, str] | None:
-    """Trace and span IDs of the current span, for an exemplar; ``None`` outside a trace."""
+    """Trace and span IDs of the current span, for an exemplar; ``None`` outside a trace.
+
+    The last span's rendering is reused: events of one request share it, and hex-formatting
+    two IDs per metric update would cost more than the update itself.
+    """
+    global _last_exemplar  # noqa: PLW0603 - a one-entry cache, replaced atomically
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid:
         return None
-    return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+    trace_id, span_id, rendered = _last_exemplar
+    if trace_id != ctx.trace_id or span_id != ctx.span_id:
+        rendered = {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+        _last_exemplar = (ctx.trace_id, ctx.span_id, rendered)
+    return rendered
 
 
 def family(spec: MetricSpec, *, labels: Iterable[str] | None = None) -> Any:

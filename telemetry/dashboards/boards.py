@@ -238,6 +238,7 @@ def overview() -> Board:
     )
     sink = label(c.TELEMETRY_SINK_ERRORS, "sink")
     overflow = label(c.TELEMETRY_LABEL_OVERFLOWS, "label")
+    signal = label(c.TELEMETRY_EXPORT_DROPPED, "signal")
     version = label(c.TELEMETRY_INFO, "version")
     alerts = Row(
         title="Alerts and telemetry",
@@ -250,11 +251,15 @@ def overview() -> Board:
             ),
             Panel(
                 title="Telemetry errors",
-                description="Exceptions swallowed by the telemetry sinks and label values folded into _OTHER.",
+                description=(
+                    "Exceptions swallowed by the telemetry sinks, label values folded into _OTHER, and spans"
+                    " and log records lost on the way to the OTLP endpoint (queue full or export failed)."
+                ),
                 unit="ops",
                 queries=(
                     Query(rate(c.TELEMETRY_SINK_ERRORS, group=(sink,)), f"sink {_legend(sink)}"),
                     Query(rate(c.TELEMETRY_LABEL_OVERFLOWS, group=(overflow,)), f"overflow {_legend(overflow)}"),
+                    Query(rate(c.TELEMETRY_EXPORT_DROPPED, group=(signal,)), f"dropped {_legend(signal)}"),
                 ),
                 width=8,
             ),

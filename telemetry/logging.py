@@ -28,6 +28,7 @@ __all__ = [
     "configure_logging",
     "processors",
     "redact_text",
+    "unconfigure_logging",
 ]
 
 EventDict = MutableMapping[str, Any]
@@ -241,3 +242,14 @@ def configure_logging(
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def unconfigure_logging() -> None:
+    """Undo :func:`configure_logging`: structlog back to its defaults, our handler removed."""
+    import structlog
+
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == "telemetry-json":
+            root.removeHandler(existing)

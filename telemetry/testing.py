@@ -14,6 +14,9 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 
     from telemetry.metrics import Instruments
 
-__all__ = ["Capture", "capture", "in_memory_tracer"]
+__all__ = ["Capture", "JsonLogs", "capture", "in_memory_tracer", "json_logs"]
 
 
 def in_memory_tracer() -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -113,3 +116,26 @@ def capture(
             from telemetry.recorder import reset_recorder
 
             reset_recorder()
+
+
+@dataclass
+class JsonLogs:
+    """The JSON lines a service would ship, written to a buffer."""
+
+    stream: io.StringIO
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def json_logs(*, service: str = "test", level: int = logging.DEBUG) -> Iterator[JsonLogs]:
+    """:func:`~telemetry.logging.configure_logging` into a buffer for the block, undone after."""
+    from telemetry.logging import configure_logging, unconfigure_logging
+
+    logs = JsonLogs(io.StringIO())
+    configure_logging(service=service, stream=logs.stream, level=level)
+    try:
+        yield logs
+    finally:
+        unconfigure_logging()

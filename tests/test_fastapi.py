@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 import telemetry
 from telemetry.events import RetryScheduled
-from telemetry.testing import in_memory_tracer
+from telemetry.testing import in_memory_tracer, json_logs
 
 
 class Order(BaseModel):
@@ -55,13 +55,8 @@ def build_app() -> FastAPI:
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    yield out
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "telemetry-json":
-            root.removeHandler(handler)
+    with json_logs(service="orders", level=logging.INFO) as logs:
+        yield logs.stream
 
 
 @pytest.fixture
@@ -69,7 +64,6 @@ async def env(stream: io.StringIO) -> AsyncIterator[dict[str, Any]]:
     provider, exporter = in_memory_tracer()
     registry = CollectorRegistry()
     app = build_app()
-    telemetry.configure_logging(service="orders", stream=stream)
     result = telemetry.instrument(app, registry=registry, tracer_provider=provider, service_name="orders")
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

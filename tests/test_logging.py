@@ -14,18 +14,13 @@ import structlog
 from telemetry import correlation
 from telemetry.logging import Redactor, configure_logging, redact_text
 from telemetry.testing import in_memory_tracer
+from telemetry.testing import json_logs as capture_json_logs
 
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(service="orders", stream=stream, level=logging.DEBUG)
-    yield stream
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "telemetry-json":
-            root.removeHandler(handler)
+    with capture_json_logs(service="orders") as logs:
+        yield logs.stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:

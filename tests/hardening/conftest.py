@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import io
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -21,12 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 
 import telemetry
+from telemetry.logging import unconfigure_logging
 from telemetry.testing import in_memory_tracer
+from telemetry.testing import json_logs as capture_json_logs
 from tests.conftest import CI
 
 
@@ -89,20 +89,14 @@ def leaks(outputs: Outputs, secrets: list[str]) -> dict[str, list[str]]:
 
 
 def reset_logging() -> None:
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "telemetry-json":
-            root.removeHandler(handler)
+    unconfigure_logging()
 
 
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """The JSON log stream exactly as a service would ship it (redaction included)."""
-    stream = io.StringIO()
-    telemetry.configure_logging(service="orders", stream=stream, level=logging.DEBUG)
-    yield stream
-    reset_logging()
+    with capture_json_logs(service="orders") as logs:
+        yield logs.stream
 
 
 @dataclass

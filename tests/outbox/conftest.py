@@ -9,9 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import structlog
 from outbox_support import AMQP, PG_ASYNC, Db, TcpProxy, Topology
 
+from telemetry.testing import json_logs
 from tests.conftest import port_open, require
 
 
@@ -92,13 +92,5 @@ async def proxy() -> AsyncIterator[TcpProxy]:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """JSON log lines (structlog and stdlib) written to a buffer; configuration undone after."""
-    from telemetry import configure_logging
-
-    out = io.StringIO()
-    configure_logging(service="orders", stream=out)
-    yield out
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == "telemetry-json":
-            root.removeHandler(handler)
+    with json_logs(service="orders", level=logging.INFO) as logs:
+        yield logs.stream

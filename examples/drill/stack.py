@@ -19,6 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 from typing_extensions import Self
 
 if TYPE_CHECKING:
@@ -29,6 +32,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_posts(
+    port: int, on_post: Callable[[str, bytes], None], content_type: str = "text/plain"
+) -> ThreadingHTTPServer:
+    """A loopback HTTP server in a daemon thread that hands every POST to ``on_post``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            on_post(self.path, self.rfile.read(int(self.headers.get("content-length", 0))))
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_server(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
 
 
 def alertmanager_binary() -> str | None:
@@ -60,36 +89,24 @@ class Pager:
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        pager = self
+        self._server = serve_posts(self.port, self._received)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                now = time.time()
-                for alert in body.get("alerts", []):
-                    pager.pages.append(
-                        Page(
-                            received_at=now,
-                            receiver=self.path.strip("/"),
-                            status=alert.get("status", ""),
-                            alertname=alert.get("labels", {}).get("alertname", ""),
-                            labels=alert.get("labels", {}),
-                            annotations=alert.get("annotations", {}),
-                        )
-                    )
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    def _received(self, path: str, body: bytes) -> None:
+        now = time.time()
+        for alert in json.loads(body or b"{}").get("alerts", []):
+            self.pages.append(
+                Page(
+                    received_at=now,
+                    receiver=path.strip("/"),
+                    status=alert.get("status", ""),
+                    alertname=alert.get("labels", {}).get("alertname", ""),
+                    labels=alert.get("labels", {}),
+                    annotations=alert.get("annotations", {}),
+                )
+            )
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     def find(self, alertname: str, status: str = "firing") -> Page | None:
         return next((p for p in self.pages if p.alertname == alertname and p.status == status), None)
@@ -255,45 +272,33 @@ class OtlpSink:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        self._server = serve_posts(self.port, self._received, "application/x-protobuf")
 
-        sink = self
+    def _received(self, path: str, body: bytes) -> None:
+        if path != "/v1/traces":
+            return  # logs and metrics are accepted and dropped
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         def value(any_value: Any) -> Any:
             kind = any_value.WhichOneof("value")
             return getattr(any_value, kind) if kind else None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.path == "/v1/traces":
-                    request = ExportTraceServiceRequest()
-                    request.ParseFromString(body)
-                    for resource in request.resource_spans:
-                        for scope in resource.scope_spans:
-                            sink.spans.extend(
-                                SpanSeen(
-                                    trace_id=span.trace_id.hex(),
-                                    name=span.name,
-                                    attributes={a.key: value(a.value) for a in span.attributes},
-                                    events=[event.name for event in span.events],
-                                )
-                                for span in scope.spans
-                            )
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                self.spans.extend(
+                    SpanSeen(
+                        trace_id=span.trace_id.hex(),
+                        name=span.name,
+                        attributes={a.key: value(a.value) for a in span.attributes},
+                        events=[event.name for event in span.events],
+                    )
+                    for span in scope.spans
+                )
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     def trace(self, trace_id: str) -> list[SpanSeen]:
         return [span for span in self.spans if span.trace_id == trace_id]

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require
-
 from examples.drill.stack import tools_available
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = [

@@ -27,7 +27,7 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     require(tools_available(), "prometheus and alertmanager (scripts/install-tools.sh)")
     out = tmp_path / "report"
     run = subprocess.run(
-        [sys.executable, "-m", "examples.drill", "--out", str(out), "--timeout", "60"],
+        [sys.executable, "-m", "examples.drill", "--out", str(out), "--timeout", "90"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -66,8 +66,10 @@ def redact_query(url: str, *, query_only: bool = False) -> str:
     return f"{redact_text(base)}{sep if base else ''}{masked}"
 
 
-def _scrub_span_urls(span: Any, _scope: Any) -> None:
+def _scrub_span_urls(span: Any, scope: Any) -> None:
     """Server-request hook: OpenTelemetry's ASGI middleware puts the raw query on the span."""
+    if isinstance(scope, dict) and not scope.get("query_string"):
+        return  # nothing to scrub: the common case costs one lookup
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)

@@ -130,6 +130,10 @@ def _rendered(value: object) -> str:
         return f"<unrepresentable {type(value).__name__}>"
 
 
+# Written by structlog's own processors, overwriting whatever the call passed: never secrets.
+_OWN_KEYS: Final = frozenset({"exc_info", "timestamp", "level", "logger"})
+
+
 class Redactor:
     """Masks values of secret-looking keys (at any depth) and credentials inside strings.
 
@@ -141,12 +145,13 @@ class Redactor:
 
     def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> EventDict:
         for key, value in event_dict.items():
-            if key == "exc_info" or (isinstance(key, str) and key.startswith("_")):
+            if key in _OWN_KEYS or (isinstance(key, str) and key.startswith("_")):
                 continue  # exc_info is rendered (and then scrubbed) by format_exc_info; _keys are structlog's
             if _is_secret_key(key):
                 event_dict[key] = MASK
             elif type(value) is str:
-                if _SUSPECT.search(value) is not None:
+                # Letters and digits only (IDs, names) cannot hold a URL, key=value or bearer secret.
+                if not value.isalnum() and _SUSPECT.search(value) is not None:
                     event_dict[key] = redact_text(value)
             elif not isinstance(value, int | float | bool) and value is not None:
                 event_dict[key] = _redact(value)

@@ -185,7 +185,11 @@ def run_scenario(
     if outcome.page is not None:
         summary = outcome.page.annotations.get("summary", "")
         timeline.say(scenario.name, f"page received ({outcome.page.receiver}): {summary}")
-        timeline.say(scenario.name, f"runbook: {outcome.page.annotations.get('runbook_url', '')}")
+        for link in ("runbook_url", "dashboard_url", "trace_search_url"):
+            timeline.say(
+                scenario.name,
+                f"{link.removesuffix('_url').replace('_', ' ')}: {outcome.page.annotations.get(link, '')}",
+            )
     else:
         timeline.say(scenario.name, f"NO PAGE for {scenario.alertname} within {timeout:.0f}s")
     outcome.example = _example(stack, service, traffic, scenario, start=started, end=time.time())

@@ -76,7 +76,7 @@ def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome]) -> P
     for outcome in outcomes:
         lines += ["", f"## {outcome.name}: `{outcome.alertname}`", "", f"Fault: `{json.dumps(outcome.fault)}`", ""]
         if outcome.page:
-            for key in ("summary", "description", "runbook_url", "dashboard", "trace_search"):
+            for key in ("summary", "description", "runbook_url", "dashboard_url", "trace_search_url"):
                 if key in outcome.page.annotations:
                     lines.append(f"- **{key}**: {outcome.page.annotations[key]}")
             lines.append(f"- **labels**: `{json.dumps(outcome.page.labels, sort_keys=True)}`")

@@ -47,6 +47,13 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     for entry in report:
         assert entry["labels"]["service"] == "orders"
         assert entry["labels"]["alertname"] == entry["alertname"]
+        assert set(entry["annotations"]) >= {
+            "summary",
+            "description",
+            "runbook_url",
+            "dashboard_url",
+            "trace_search_url",
+        }
         runbook = entry["annotations"]["runbook_url"]
         assert runbook.split("#", 1)[1] in anchors, runbook
         example = entry["example"]
@@ -56,3 +63,5 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
         assert example["span_has_correlation_id"], (entry["scenario"], example["spans"])
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "4 of 4 expected pages arrived and resolved" in markdown
+    assert markdown.count("- **dashboard_url**: http") == len(EXPECTED)
+    assert markdown.count("- **trace_search_url**: http") == len(EXPECTED)

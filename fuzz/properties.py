@@ -88,7 +88,8 @@ def check_redact_text(text: str, secret: str = "") -> None:
     if len(secret) >= 8 and secret.isascii() and secret.isalnum():
         for template in ("password={}", "token: {}", "postgresql://user:{}@db/x", "Authorization: Bearer {}"):
             wrapped = f"{text} {template.format(secret)} {text}"
-            if secret not in text:
+            # A "secret" spelled like the template's own words ("password") survives as the key.
+            if secret not in text and secret.lower() not in template.lower():
                 assert secret not in redact_text(wrapped), (template, text)
 
 

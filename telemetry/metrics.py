@@ -117,6 +117,18 @@ class Instruments:
             self._metrics[spec] = metric
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
         self.child(catalog.TELEMETRY_INFO, VERSION).set(1)
+        self._zero_self_metrics()
+
+    def _zero_self_metrics(self) -> None:
+        """The package's own error counters exist at 0 from the start: "no errors" is data."""
+        for sink in catalog.TELEMETRY_SINK_ERRORS.labels[0].values or ():
+            self.child(catalog.TELEMETRY_SINK_ERRORS, sink)
+        signals, reasons = (label.values or () for label in catalog.TELEMETRY_EXPORT_DROPPED.labels)
+        for signal in signals:
+            for reason in reasons:
+                self.child(catalog.TELEMETRY_EXPORT_DROPPED, signal, reason)
+        for label in sorted({label.name for spec in catalog.CATALOG for label in spec.labels if label.values is None}):
+            self.child(catalog.TELEMETRY_LABEL_OVERFLOWS, label)
 
     def _overflowed(self, label: str) -> None:
         self.child(catalog.TELEMETRY_LABEL_OVERFLOWS, label).inc()

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +43,7 @@ class Scenario:
     clear: dict[str, Any]
     signal: str  # PromQL that becomes non-empty when the metric moved
     path_part: str  # which requests fail, for the example request
-    traffic: Callable[[Service], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    redrive: bool = False  # after the fix, move dead letters back
 
 
 def scenarios() -> list[Scenario]:
@@ -60,7 +59,7 @@ def scenarios() -> list[Scenario]:
         Scenario(
             name="pool-exhaustion",
             alertname="DatabasePoolTimeouts",
-            fault={"pool_holders": 7},
+            fault={"pool_holders": 7, "drop_connections": True},
             clear={"pool_holders": 0},
             signal=f"increase({catalog.DB_CLIENT_CONNECTION_TIMEOUTS.prom}[30s]) > 0",
             path_part="/orders",
@@ -80,6 +79,7 @@ def scenarios() -> list[Scenario]:
             clear={"consumer_fail": False},
             signal=f"increase({catalog.DLQ_DEAD_LETTERED.prom}[30s]) > 0",
             path_part="",
+            redrive=True,
         ),
     ]
 
@@ -202,9 +202,38 @@ def run_scenario(
         )
     service.set_faults(**scenario.clear)
     timeline.say(scenario.name, "fault removed")
+    if scenario.redrive:
+        status, moved = service.call("POST", "/admin/redrive")
+        timeline.say(scenario.name, f"dead letters redriven after the fix: {moved} (HTTP {status})")
     outcome.resolved = _wait(lambda: stack.pager.find(scenario.alertname, "resolved"), timeout * 2)
     timeline.say(scenario.name, "resolved" if outcome.resolved else f"NOT RESOLVED within {timeout * 2:.0f}s")
     return outcome
+
+
+def write_rules(stack: Stack, folder: Path, *, scale: float) -> list[Path]:
+    """Render the drill's rules into ``folder``, start Alertmanager with the drill's routing."""
+    files = render(drill_config(stack.pager.port, scale=scale))
+    folder.mkdir(parents=True, exist_ok=True)
+    rule_files = []
+    for relative, content in files.items():
+        if relative.name.endswith(".rules.yml"):
+            (folder / relative.name).write_text(content, encoding="utf-8")
+            rule_files.append(folder / relative.name)
+        elif relative.name == "alertmanager.yml":
+            stack.start_alertmanager(yaml.safe_load(content))
+    return rule_files
+
+
+def panel_coverage(stack: Stack, rate_interval: str) -> dict[str, Any]:
+    """Run every dashboard panel query against the drill's Prometheus: a panel that shows
+    nothing during an incident is a bug."""
+    from telemetry.dashboards import expressions, substitute
+
+    queries = expressions()
+    empty = [
+        expr for expr in queries if not stack.query(substitute(expr, rate_interval=rate_interval, service="orders"))
+    ]
+    return {"queries": len(queries), "empty": empty}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="drill-"))
     timeline = Timeline()
     outcomes: list[Outcome] = []
+    coverage: dict[str, Any] = {}
     with Stack(workdir / "stack") as stack:
         stack.pager.start()
         stack.otlp.start()
@@ -228,18 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir,
             env={"OTEL_EXPORTER_OTLP_ENDPOINT": stack.otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"},
         )
-        config = drill_config(stack.pager.port, scale=args.scale)
-        files = render(config)
-        rules_dir = workdir / "rules"
-        rule_files = []
-        for relative, content in files.items():
-            if relative.name.endswith(".rules.yml"):
-                target = rules_dir / relative.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(content, encoding="utf-8")
-                rule_files.append(target)
-        alertmanager = next(content for relative, content in files.items() if relative.name == "alertmanager.yml")
-        stack.start_alertmanager(yaml.safe_load(alertmanager))
+        rule_files = write_rules(stack, workdir / "rules", scale=args.scale)
         timeline.say("stack", f"alertmanager up at {stack.alertmanager_url}")
         try:
             service.start()
@@ -255,10 +274,15 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in chosen
             )
             traffic.stop()
+            coverage = panel_coverage(stack, rate_interval=f"{int(time.time() - timeline.started) + 60}s")
+            timeline.say(
+                "dashboards",
+                f"{coverage['queries'] - len(coverage['empty'])} of {coverage['queries']} panel queries return data",
+            )
         finally:
             service.stop()
     folder = args.out.resolve()
-    report = write_report(folder, timeline, outcomes)
+    report = write_report(folder, timeline, outcomes, coverage)
     shutil.copy(service.log_path, folder / "service.log")
     missing = [o.alertname for o in outcomes if not o.ok]
     print(f"\nreport: {report}")

@@ -49,7 +49,7 @@ class Timeline:
         print(f"[{moment.at - self.started:7.1f}s] {step:<18} {what}", flush=True)
 
 
-def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome]) -> Path:
+def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome], coverage: dict[str, Any]) -> Path:
     """``report.md`` (and ``report.json``) in ``folder``; returns the Markdown path."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -92,24 +92,38 @@ def write_report(folder: Path, timeline: Timeline, outcomes: list[Outcome]) -> P
                 *(json.dumps(entry, sort_keys=True) for entry in outcome.example.get("logs", [])[:6]),
                 "```",
             ]
+    if coverage:
+        lines += [
+            "",
+            "## Dashboards",
+            "",
+            (
+                f"{coverage['queries'] - len(coverage['empty'])} of {coverage['queries']} panel queries returned data "
+                "from the drill's Prometheus."
+            ),
+            *(f"- empty: `{expr}`" for expr in coverage["empty"]),
+        ]
     lines += ["", "## Timeline", "", "| t | step | what |", "| --- | --- | --- |"]
     lines += [f"| {m.at - timeline.started:.1f}s | {m.step} | {m.what} |" for m in timeline.moments]
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "report.json").write_text(
         json.dumps(
-            [
-                {
-                    "scenario": o.name,
-                    "alertname": o.alertname,
-                    "paged": o.page is not None,
-                    "resolved": o.resolved is not None,
-                    "labels": o.page.labels if o.page else {},
-                    "annotations": o.page.annotations if o.page else {},
-                    "example": o.example,
-                }
-                for o in outcomes
-            ],
+            {
+                "dashboards": coverage,
+                "pages": [
+                    {
+                        "scenario": o.name,
+                        "alertname": o.alertname,
+                        "paged": o.page is not None,
+                        "resolved": o.resolved is not None,
+                        "labels": o.page.labels if o.page else {},
+                        "annotations": o.page.annotations if o.page else {},
+                        "example": o.example,
+                    }
+                    for o in outcomes
+                ],
+            },
             indent=2,
         ),
         encoding="utf-8",

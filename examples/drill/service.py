@@ -158,6 +158,8 @@ class Traffic:
             order = self._n % 50 + 1
             self._send("GET", f"/orders/{order}")
             self._send("PUT", f"/orders/{order}/receipt", {"text": "thanks"})
+            if self._n % 15 == 0:
+                self._send("GET", "/health/ready")  # the orchestrator's readiness probe
             self._stop.wait(pause)
 
     def failures_between(self, start: float, end: float, path_part: str = "") -> list[Request]:

@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -61,6 +62,7 @@ class FaultChanges(BaseModel):
     broker_down: bool | None = None
     consumer_fail: bool | None = None
     breaker_open: bool | None = None
+    drop_connections: bool | None = None
 
 
 def _async_url(url: str) -> str:
@@ -98,12 +100,13 @@ class Orders:
         self.health.add("database", sqlalchemy_check(self.engine))
         self.health.add("s3", self.storage.check, critical=False)
         self.health.add("broker", self.broker.check, critical=False)
-        # The seeds' practice: retry connection errors only, exponential backoff, 3 attempts.
+        # The seeds' practice: retry connection errors only (a pool checkout timeout is one, for
+        # reads), exponential backoff, 3 attempts.
         self.read_retry = instrument_retrying(
             AsyncRetrying(
                 stop=stop_after_attempt(3),
                 wait=wait_exponential(multiplier=0.05, max=0.5),
-                retry=retry_if_exception_type((OperationalError, DisconnectionError)),
+                retry=retry_if_exception_type((OperationalError, DisconnectionError, PoolTimeout)),
                 reraise=True,
             ),
             name="orders_db_read",
@@ -174,6 +177,10 @@ class Orders:
 
     async def apply_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.faults.update(changes)
+        if self.faults.drop_connections:
+            self.faults.drop_connections = False  # one-shot: like a database restart's resets
+            async with self.engine.connect() as conn:
+                await conn.invalidate(exception=ConnectionResetError("connection reset by the database (injected)"))
         if "pool_holders" in changes:
             await self.hostage.release()
             if self.faults.pool_holders:
@@ -182,6 +189,23 @@ class Orders:
             self.storage.force_breaker(open_=self.faults.breaker_open)
         logging.getLogger("orders.faults").warning("faults changed: %s", changes)
         return self.faults.as_dict()
+
+
+def _add_admin_routes(app: FastAPI, service: Orders) -> None:
+    """Fault injection and redrive: routed only with ``ORDERS_FAULTS=1``."""
+
+    @app.get("/admin/faults")
+    async def get_faults() -> dict[str, Any]:
+        return service.faults.as_dict()
+
+    @app.post("/admin/faults")
+    async def set_faults(changes: FaultChanges) -> dict[str, Any]:
+        return await service.apply_faults(changes.model_dump(exclude_none=True))
+
+    @app.post("/admin/redrive")
+    async def redrive_dead_letters() -> dict[str, int]:
+        """Move dead-lettered order.created messages back to their queue (after a fix)."""
+        return await service.broker.redrive()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -220,14 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return await service().attach_receipt(order_id, receipt)
 
     if settings.faults_enabled:
-
-        @app.get("/admin/faults")
-        async def get_faults() -> dict[str, Any]:
-            return service().faults.as_dict()
-
-        @app.post("/admin/faults")
-        async def set_faults(changes: FaultChanges) -> dict[str, Any]:
-            return await service().apply_faults(changes.model_dump(exclude_none=True))
+        _add_admin_routes(app, orders_service)
 
     app.include_router(health_router(orders_service.health))
     telemetry.instrument(app)

@@ -9,7 +9,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from telemetry.integrations.aio_pika import instrument_consumer, watch_dead_letter_queues
+from telemetry.integrations.aio_pika import (
+    AioPikaDeadLetterSource,
+    instrument_consumer,
+    redrive,
+    watch_dead_letter_queues,
+)
 from telemetry.outbox import AioPikaPublisher
 from telemetry.outbox.memory import InMemoryBroker
 
@@ -55,6 +60,9 @@ class Broker:
     async def check(self) -> None:
         return None
 
+    async def redrive(self) -> dict[str, int]:
+        raise NotImplementedError
+
 
 class MemoryBroker(Broker):
     def __init__(self, faults: Faults) -> None:
@@ -79,6 +87,10 @@ class MemoryBroker(Broker):
         if self.faults.broker_down:
             msg = "broker unreachable (injected)"
             raise ConnectionError(msg)
+
+    async def redrive(self) -> dict[str, int]:
+        report = await redrive(self.broker, self.publisher, DLQ)
+        return {"moved": report.moved, "failed": report.failed}
 
 
 class RabbitBroker(Broker):
@@ -116,6 +128,14 @@ class RabbitBroker(Broker):
         await self.publisher.inner.close()
         if self.connection is not None:
             await self.connection.close()
+
+    async def redrive(self) -> dict[str, int]:
+        channel = await self.connection.channel(publisher_confirms=True)
+        try:
+            report = await redrive(AioPikaDeadLetterSource(channel), self.publisher, DLQ)
+        finally:
+            await channel.close()
+        return {"moved": report.moved, "failed": report.failed}
 
     async def check(self) -> None:
         if self.connection is None or self.connection.is_closed:

@@ -23,6 +23,7 @@ class Faults:
     broker_down: bool = False  # publishing fails (relay cannot reach the broker)
     consumer_fail: bool = False  # the consumer's handler raises
     breaker_open: bool = False  # force the S3 breaker open
+    drop_connections: bool = False  # the database resets a pooled connection (one-shot)
 
     def update(self, changes: dict[str, Any]) -> None:
         allowed = {f.name: f.type for f in fields(self)}

@@ -15,13 +15,14 @@ renders them through grafanalib into clean JSON for Grafana 10 to 12. Rendering 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Final
 
 from telemetry.dashboards._grafana import Board, render
 from telemetry.dashboards.boards import BOARDS
 
-__all__ = ["DIRECTORY", "boards", "dashboards", "expressions", "generate"]
+__all__ = ["DIRECTORY", "boards", "dashboards", "expressions", "generate", "substitute"]
 
 DIRECTORY: Final = Path("dashboards")
 _PREFIX: Final = "rt-"
@@ -55,3 +56,15 @@ def generate() -> dict[Path, str]:
         + "\n"
         for uid, model in dashboards().items()
     }
+
+
+_VARIABLE: Final = re.compile(r"\$(\w+)")
+
+
+def substitute(expr: str, rate_interval: str = "5m", **values: str) -> str:
+    """An expression as Grafana would send it: ``$__rate_interval`` and variables replaced
+    (variables default to ``.*``, Grafana's "All" for these dashboards). Useful to run the
+    panels' queries against Prometheus directly, as the drill and the tests do."""
+    return _VARIABLE.sub(
+        lambda m: rate_interval if m.group(1) == "__rate_interval" else values.get(m.group(1), ".*"), expr
+    )

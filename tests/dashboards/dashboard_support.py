@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from telemetry.dashboards import substitute
 from tests.conftest import require
+
+__all__ = ["ROOT", "SCHEMA_DIR", "data_panels", "promtool_check", "substitute"]
 
 ROOT = Path(__file__).resolve().parents[2]
 # Grafana's dashboard and panel JSON schemas (grafana-foundation-sdk, Apache-2.0); the SDK's
 # Python package ships none, so the tests read them from the shared reference directory.
 SCHEMA_DIR = Path(os.environ.get("GRAFANA_SCHEMA_DIR", ROOT.parent / "shared" / "grafana-schema"))
-_VARIABLE = re.compile(r"\$(\w+)")
-
-
-def substitute(expr: str, rate_interval: str = "5m", **values: str) -> str:
-    """An expression as Grafana would send it: ``$__rate_interval`` and variables replaced
-    (variables default to ``.*``, Grafana's "All" for these dashboards)."""
-    return _VARIABLE.sub(
-        lambda m: rate_interval if m.group(1) == "__rate_interval" else values.get(m.group(1), ".*"), expr
-    )
 
 
 def promtool_check(exprs: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,8 @@ EXPECTED = [
 def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Path) -> None:
     """`python -m examples.drill` exits 0; every expected page arrived and resolved, in order,
     with the service label, a runbook anchor that exists, and an example failing request whose
-    correlation ID is on every one of its log lines and on a span of its trace."""
+    correlation ID is on every one of its log lines and on a span of its trace; afterwards every
+    dashboard panel query returns data from the drill's Prometheus."""
     require(tools_available(), "prometheus and alertmanager (scripts/install-tools.sh)")
     out = tmp_path / "report"
     run = subprocess.run(
@@ -35,7 +36,10 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
         check=False,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    full = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    report = full["pages"]
+    assert full["dashboards"]["empty"] == [], "a panel that shows nothing during an incident is a bug"
+    assert full["dashboards"]["queries"] > 60
     assert [(r["scenario"], r["alertname"], r["labels"]["severity"]) for r in report] == EXPECTED
     assert all(r["paged"] and r["resolved"] for r in report)
     anchors = set(re.findall(r'<a id="([^"]+)"', (ROOT / "alerts" / "runbooks.md").read_text(encoding="utf-8")))

@@ -65,7 +65,8 @@ async def test_flood_stays_under_the_cap(entry: Integration, harness: Harness) -
         for sample in family.samples
         if sample.name == "resilience_telemetry_label_overflows_total"
     ]
-    assert folded == bool(overflows), "a label reached its cap but no overflow was counted"
+    # The overflow counters exist at 0 from the start; a fold must have moved one of them.
+    assert folded == any(value > 0 for value in overflows), "a label reached its cap but no overflow was counted"
     series = sum(len(family.samples) for family in registry.collect())
     assert series < 20_000, series
 

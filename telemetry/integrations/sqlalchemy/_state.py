@@ -53,6 +53,10 @@ class Bound:
         self.use = m.child(catalog.DB_CLIENT_CONNECTION_USE_TIME, admitted)
         self.create = m.child(catalog.DB_CLIENT_CONNECTION_CREATE_TIME, admitted)
         self.pending = m.child(catalog.DB_CLIENT_CONNECTION_PENDING_REQUESTS, admitted)
+        # Event counters exist at 0 from the start, so rate() and the panels see "none yet".
+        m.child(catalog.DB_CLIENT_CONNECTION_TIMEOUTS, admitted)
+        m.child(catalog.POOL_EXHAUSTED, admitted)
+        m.child(catalog.POOL_GC_RETURNED, admitted)
 
     def observe(self, histogram: Any, seconds: float) -> None:
         exemplar = current_exemplar() if self.exemplars and seconds >= _EXEMPLAR_MIN_S else None

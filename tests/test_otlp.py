@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry
 
+from examples.drill.stack import free_port, serve_posts, stop_server
 from telemetry.events import RetryExhausted, RetryScheduled
 from telemetry.metrics import Instruments
 from telemetry.otlp_metrics import bridge
@@ -44,26 +43,10 @@ def test_bridge_exports_counter_values_with_otel_names() -> None:
     provider.shutdown()
 
 
-class _Sink(BaseHTTPRequestHandler):
-    paths: list[str] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", 0))
-        self.rfile.read(length)
-        _Sink.paths.append(self.path)
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        return
-
-
 def test_environment_turns_on_otlp_for_all_three_signals() -> None:
     """With OTEL_EXPORTER_OTLP_ENDPOINT set, setup() exports traces, logs and metrics there."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    paths: list[str] = []
+    server = serve_posts(free_port(), lambda path, _body: paths.append(path), "application/x-protobuf")
     script = """
 import logging
 import telemetry
@@ -83,8 +66,8 @@ t.shutdown()
     try:
         subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
     finally:
-        server.shutdown()
-    assert set(_Sink.paths) == {"/v1/traces", "/v1/logs", "/v1/metrics"}
+        stop_server(server)
+    assert set(paths) == {"/v1/traces", "/v1/logs", "/v1/metrics"}
 
 
 def test_no_endpoint_exports_nothing() -> None:

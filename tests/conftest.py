@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from telemetry import bootstrap, recorder
+from telemetry import bootstrap, recorder, state
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -30,8 +30,10 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_state() -> Iterator[None]:
+    state.reset()
     recorder.reset_recorder()
     bootstrap.reset()
     yield
+    state.reset()
     recorder.reset_recorder()
     bootstrap.reset()

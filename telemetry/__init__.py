@@ -15,29 +15,43 @@ from typing import TYPE_CHECKING, Any
 
 from telemetry.bootstrap import Telemetry, setup
 from telemetry.breaker import Breaker, breaker, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+from telemetry.bulkhead import Bulkhead, BulkheadFullError, bulkhead, bulkhead_reporter
 from telemetry.correlation import get_correlation_id
 from telemetry.health import fallback_used, set_degraded
 from telemetry.logging import configure_logging
+from telemetry.ratelimit import rate_limiter
 from telemetry.recorder import record
+from telemetry.recovery import recovery_job, watch_recovery_backlog
+from telemetry.timeout import time_budget, timeout, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
     "Breaker",
+    "Bulkhead",
+    "BulkheadFullError",
     "Telemetry",
     "breaker",
+    "bulkhead",
+    "bulkhead_reporter",
     "configure_logging",
     "fallback_used",
     "get_correlation_id",
     "instrument",
+    "rate_limiter",
     "record",
+    "recovery_job",
     "retry_abandoned",
     "retry_exhausted",
     "retry_scheduled",
     "retry_succeeded",
     "set_degraded",
     "setup",
+    "time_budget",
+    "timeout",
+    "wait_for",
+    "watch_recovery_backlog",
 ]
 
 

@@ -24,7 +24,9 @@ limiter's storage by ``error.type``; the switch to the in-memory fallback when t
 "correlation_id": ...}`` with a ``Retry-After`` header (seconds), like every other error of
 the package. slowapi has no hooks, so the integration wraps two attributes of the one limiter
 it is given (its request check and its storage strategy); :func:`uninstrument_limiter` puts
-both back, and the app's previous handler for ``RateLimitExceeded``.
+both back, and the app's previous handler for ``RateLimitExceeded``. slowapi's own warning for a
+rejection names the client key, so it is filtered out while the limiter is instrumented (the
+structured ``telemetry.ratelimit.rejected`` line replaces it).
 
 A request checked twice (slowapi's middleware for the default limits, then the route's
 decorator) is counted once as admitted; if the second check rejects it, it is counted as
@@ -34,8 +36,10 @@ rejected as well.
 from __future__ import annotations
 
 import contextvars
+import logging
 import math
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry.integrations.contract import Instrumented, enabled, require
@@ -113,6 +117,19 @@ class _StorageWatch:
         return watched
 
 
+class _QuietRejections(logging.Filter):
+    """Drops slowapi's own "ratelimit ... (<client key>) exceeded" warning: it puts the client
+    key (an address, a user ID, an API key) in a log line, and our structured line replaces it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("ratelimit %s (%s) exceeded"))
+
+
+_QUIET: Final = _QuietRejections()
+#: the limiters relying on the filter; it is removed when the last one is uninstrumented
+_quiet_users: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 class _Hooks:
     """What :func:`instrument_limiter` puts on one limiter, and how to take it off."""
 
@@ -130,11 +147,16 @@ class _Hooks:
     def install(self) -> None:
         self.limiter._check_request_limit = self.check_request_limit
         self.limiter._limiter = self.watch
+        _quiet_users.add(self.limiter)
+        self.limiter.logger.addFilter(_QUIET)  # a no-op when already there
         if self.app is not None:
             self.app.add_exception_handler(self.exceeded, rate_limit_exceeded_handler)
 
     def undo(self) -> None:
         self.limiter.__dict__.pop("_check_request_limit", None)
+        _quiet_users.discard(self.limiter)
+        if not _quiet_users:
+            self.limiter.logger.removeFilter(_QUIET)
         if self.limiter._limiter is self.watch:
             self.limiter._limiter = self.watch.inner
         if self.app is not None:

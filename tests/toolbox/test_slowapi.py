@@ -91,10 +91,13 @@ def fast_failing_redis() -> dict[str, Any]:
     return {"socket_connect_timeout": 1, "socket_timeout": 1, "retry": Retry(NoBackoff(), 0)}
 
 
-async def test_redis_storage_admits_then_rejects_with_envelope_and_retry_after(redis_keys: str) -> None:
+async def test_redis_storage_admits_then_rejects_with_envelope_and_retry_after(
+    redis_keys: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Two requests pass the 2/minute limit in Redis, the third answers 429 in the error
     envelope with Retry-After in seconds; metrics count by route template, never by client,
-    and the rejection is one INFO line."""
+    and the rejection is one INFO line (slowapi's own warning, which names the client key, is
+    filtered)."""
     from slowapi import Limiter
     from slowapi.util import get_remote_address
 
@@ -132,6 +135,7 @@ async def test_redis_storage_admits_then_rejects_with_envelope_and_retry_after(r
         f"{s.name}{s.labels}" for m in registry.collect() for s in m.samples if "ratelimit" in s.name
     )
     assert "127.0.0.1" not in exposition
+    assert [r.getMessage() for r in caplog.records if r.name == "slowapi"] == []
     assert "/quotes/EUR" not in exposition  # the template, not the URL
 
 
@@ -225,12 +229,14 @@ async def test_contract_uninstrument_records_nothing_and_restores_slowapi() -> N
 
     limiter, app, registry = await memory_app()
     strategy = limiter._limiter
+    filters = list(limiter.logger.filters)
     instrument_limiter(limiter, app=app)
     uninstrument_limiter(limiter)
     uninstrument_limiter(limiter)
     assert limiter._limiter is strategy
     assert "_check_request_limit" not in vars(limiter)
     assert RateLimitExceeded not in app.exception_handlers
+    assert limiter.logger.filters == filters
     async for client in client_for(app):
         await client.get("/quotes/EUR")
     assert decisions(registry) == {"admitted": None, "rejected": None}

@@ -2,7 +2,7 @@
 
 One :class:`Family` per alert area becomes one ``alerts/<family>.rules.yml`` file and one
 group of runbook sections. Expressions name metrics and labels only through
-:class:`~telemetry.rules.promql.Builder`, so a catalog rename changes every rule with it.
+:class:`~telemetry.promql.Builder`, so a catalog rename changes every rule with it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from telemetry import catalog as c
 from telemetry.rules.config import RulesConfig, duration_seconds
-from telemetry.rules.promql import Builder, number
+from telemetry.promql import Builder, number
 
 __all__ = ["AlertRule", "Family", "Record", "Runbook", "families"]
 
@@ -799,7 +799,7 @@ def _slo(q: Builder, cfg: RulesConfig) -> Family:
 
 
 def families(config: RulesConfig) -> tuple[Family, ...]:
-    q = Builder(config)
+    q = Builder(config.selector, config.service_label)
     return (
         _breaker(q, config),
         _pool(q, config),

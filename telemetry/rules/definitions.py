@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from telemetry import catalog as c
-from telemetry.rules.config import RulesConfig, duration_seconds
 from telemetry.promql import Builder, number
+from telemetry.rules.config import RulesConfig, duration_seconds
 
 __all__ = ["AlertRule", "Family", "Record", "Runbook", "families"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry.rules.config import RulesConfig, SloWindow, duration_seconds
-from telemetry.rules.definitions import families
+from telemetry.rules.families import families
 from telemetry.rules.render import alertmanager, rule_file, runbooks
 
 if TYPE_CHECKING:

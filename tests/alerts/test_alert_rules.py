@@ -350,3 +350,17 @@ def test_naive_open_rule_misses_the_cycle_that_ours_catches(promtool, tmp_path: 
     (tmp_path / "naive.test.yml").write_text(dump(test), encoding="utf-8")
     result = run(promtool, "test", "rules", "naive.test.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_family_template_has_one_section_per_alert_and_fills_the_config() -> None:
+    """A family's runbook template (``telemetry/rules/families/<name>.md``) has exactly the
+    sections of its alerts, and its placeholders take the user's config, not the defaults."""
+    from telemetry.rules.families import families
+
+    for family in families(RulesConfig()):
+        assert [book.alert for book in family.runbooks] == list(dict.fromkeys(a.name for a in family.alerts))
+    custom = RulesConfig(breaker_not_closed_for="11m", outbox_heartbeat_stale=130, retry_min_rate=0.06)
+    text = rules.render(custom)[Path("alerts/runbooks.md")]
+    assert "The breaker has not been closed once in 11m: it is open" in text
+    assert "older than 130s: it hangs" in text
+    assert "(guard: 0.06 calls/s)" in text

@@ -15,7 +15,7 @@ from examples.drill.stack import Stack
 from telemetry import catalog
 from telemetry.metrics import family
 from telemetry.rules import RulesConfig, render
-from telemetry.rules.definitions import families
+from telemetry.rules.families import families
 from telemetry.rules.render import alert_annotations
 from tests.alerts.support import tool
 

@@ -26,20 +26,24 @@ __all__ = ["board"]
 
 def board() -> Board:
     """The overview dashboard, built fresh (descriptions are cheap and immutable)."""
+    rows = (
+        _requests_red_row(),
+        _resilience_at_a_glance_row(),
+        _alerts_and_telemetry_row(),
+    )
+    return make_board(
+        "rt-overview",
+        "Service overview",
+        "RED signals, active alerts and the health of every resilience mechanism on one screen.",
+        rows,
+    )
+
+
+def _requests_red_row() -> Row:
+    """The "Requests (RED)" row."""
     requests = rate(HTTP, group=(), part="count")
     errors = rate(HTTP, Matcher(STATUS, "=~", "5.."), part="count")
-    used = aggregate(
-        "sum",
-        c.DB_CLIENT_CONNECTION_COUNT,
-        Matcher(label(c.DB_CLIENT_CONNECTION_COUNT, "db.client.connection.state"), "=", "used"),
-        group=(INSTANCE, c.POOL_NAME),
-    )
-    pool_max = aggregate("sum", c.DB_CLIENT_CONNECTION_MAX, group=(INSTANCE, c.POOL_NAME))
-    dep_all = rate(c.DEPENDENCY_OPERATIONS, group=(c.DEPENDENCY,))
-    dep_failed = rate(
-        c.DEPENDENCY_OPERATIONS, outcome_is(c.DEPENDENCY_OPERATIONS, "success", "!="), group=(c.DEPENDENCY,)
-    )
-    red = Row(
+    return Row(
         title="Requests (RED)",
         panels=(
             Panel(
@@ -66,7 +70,22 @@ def board() -> Board:
             ),
         ),
     )
-    glance = Row(
+
+
+def _resilience_at_a_glance_row() -> Row:
+    """The "Resilience at a glance" row."""
+    used = aggregate(
+        "sum",
+        c.DB_CLIENT_CONNECTION_COUNT,
+        Matcher(label(c.DB_CLIENT_CONNECTION_COUNT, "db.client.connection.state"), "=", "used"),
+        group=(INSTANCE, c.POOL_NAME),
+    )
+    pool_max = aggregate("sum", c.DB_CLIENT_CONNECTION_MAX, group=(INSTANCE, c.POOL_NAME))
+    dep_all = rate(c.DEPENDENCY_OPERATIONS, group=(c.DEPENDENCY,))
+    dep_failed = rate(
+        c.DEPENDENCY_OPERATIONS, outcome_is(c.DEPENDENCY_OPERATIONS, "success", "!="), group=(c.DEPENDENCY,)
+    )
+    return Row(
         title="Resilience at a glance",
         panels=(
             Panel(
@@ -138,11 +157,15 @@ def board() -> Board:
             ),
         ),
     )
+
+
+def _alerts_and_telemetry_row() -> Row:
+    """The "Alerts and telemetry" row."""
     sink = label(c.TELEMETRY_SINK_ERRORS, "sink")
     overflow = label(c.TELEMETRY_LABEL_OVERFLOWS, "label")
     signal = label(c.TELEMETRY_EXPORT_DROPPED, "signal")
     version = label(c.TELEMETRY_INFO, "version")
-    alerts = Row(
+    return Row(
         title="Alerts and telemetry",
         panels=(
             Panel(
@@ -179,10 +202,4 @@ def board() -> Board:
                 width=4,
             ),
         ),
-    )
-    return make_board(
-        "rt-overview",
-        "Service overview",
-        "RED signals, active alerts and the health of every resilience mechanism on one screen.",
-        (red, glance, alerts),
     )

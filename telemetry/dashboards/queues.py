@@ -18,13 +18,28 @@ def board() -> Board:
     """The queues dashboard, built fresh (descriptions are cheap and immutable)."""
     table_var = component_var("outbox_table", "Outbox table", c.OUTBOX_OLDEST_PENDING_AGE, TABLE)
     queue_var = component_var("queue", "Queue", c.DLQ_DEPTH, c.QUEUE)
+    rows = (
+        _outbox_row(),
+        _dead_letter_queues_row(),
+    )
+    return make_board(
+        "rt-outbox-dlq",
+        "Outbox and DLQ",
+        "Transactional outbox backlog, lag and relay health; dead-letter inflow, depth, age and redrives.",
+        rows,
+        table_var,
+        queue_var,
+    )
+
+
+def _outbox_row() -> Row:
+    """The "Outbox" row."""
+    table_var = component_var("outbox_table", "Outbox table", c.OUTBOX_OLDEST_PENDING_AGE, TABLE)
     table = match_var(TABLE, table_var)
-    queue = match_var(c.QUEUE, queue_var)
     status = label(c.OUTBOX_ROWS, "status")
     dispatch_outcome = label(c.OUTBOX_DISPATCHED, "outcome")
-    reason = label(c.DLQ_DEAD_LETTERED, "reason")
     heartbeat_age = f"time() - {aggregate('max', c.OUTBOX_RELAY_HEARTBEAT, group=(INSTANCE,))}"
-    outbox = Row(
+    return Row(
         title="Outbox",
         panels=(
             Panel(
@@ -99,7 +114,14 @@ def board() -> Board:
             ),
         ),
     )
-    dlq = Row(
+
+
+def _dead_letter_queues_row() -> Row:
+    """The "Dead-letter queues" row."""
+    queue_var = component_var("queue", "Queue", c.DLQ_DEPTH, c.QUEUE)
+    queue = match_var(c.QUEUE, queue_var)
+    reason = label(c.DLQ_DEAD_LETTERED, "reason")
+    return Row(
         title="Dead-letter queues",
         panels=(
             Panel(
@@ -148,12 +170,4 @@ def board() -> Board:
                 stack=True,
             ),
         ),
-    )
-    return make_board(
-        "rt-outbox-dlq",
-        "Outbox and DLQ",
-        "Transactional outbox backlog, lag and relay health; dead-letter inflow, depth, age and redrives.",
-        (outbox, dlq),
-        table_var,
-        queue_var,
     )

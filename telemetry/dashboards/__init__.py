@@ -7,7 +7,8 @@ Usage::
     files = dashboards.generate()  # {Path("dashboards/overview.json"): "<json>", ...}
     exprs = dashboards.expressions()  # every PromQL expression of every panel
 
-The descriptions live in :mod:`telemetry.dashboards.boards`; :mod:`telemetry.dashboards._grafana`
+Each dashboard is one module (``overview``, ``breakers``, ``retries``, ``pools``, ``queues``,
+``dependencies``) with a ``board()`` function; :mod:`telemetry.dashboards._grafana`
 renders them through grafanalib into clean JSON for Grafana 10 to 12. Rendering needs the
 ``dashboards`` extra (grafanalib); reading expressions does not.
 """
@@ -19,18 +20,20 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from telemetry.dashboards import breakers, dependencies, overview, pools, queues, retries
 from telemetry.dashboards._grafana import Board, render
-from telemetry.dashboards.boards import BOARDS
 
-__all__ = ["DIRECTORY", "boards", "dashboards", "expressions", "generate", "substitute"]
+__all__ = ["BOARDS", "DIRECTORY", "boards", "dashboards", "expressions", "generate", "substitute"]
 
 DIRECTORY: Final = Path("dashboards")
 _PREFIX: Final = "rt-"
+# navigation order
+BOARDS: Final = (overview, breakers, retries, pools, queues, dependencies)
 
 
 def boards() -> list[Board]:
     """The six dashboard descriptions, in navigation order."""
-    return [build() for build in BOARDS]
+    return [module.board() for module in BOARDS]
 
 
 def dashboards() -> dict[str, dict[str, Any]]:

@@ -1,15 +1,17 @@
-"""PromQL built from catalog specs: every metric and label name in a panel comes from here.
+"""The dashboards' scope over the shared builder (:mod:`telemetry.promql`).
 
 Each selector is scoped to the dashboard's ``service`` and ``instance`` variables (labels the
 Prometheus scrape configuration puts on every target) and may add matchers on the spec's own
-labels. A label a spec does not declare is a programmer error, raised at generation time, so a
-typo never reaches a committed dashboard.
+labels; the catalog checks are the shared builder's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+
+from telemetry.promql import Matcher, label, value
+from telemetry.promql import by as _by
+from telemetry.promql import selector as _selector
 
 if TYPE_CHECKING:
     from telemetry.catalog import Label, MetricSpec
@@ -38,54 +40,15 @@ RATE_INTERVAL: Final = "$__rate_interval"
 _SCOPE: Final = tuple(f'{name}=~"${name}"' for name in TARGET_LABELS)
 
 
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """``label op "value"`` on a catalog label; ``value`` may be a Grafana variable."""
-
-    label: Label
-    op: str
-    value: str
-
-    def render(self) -> str:
-        return f'{self.label.prom}{self.op}"{self.value}"'
-
-
-def label(spec: MetricSpec, name: str) -> Label:
-    """The spec's label called ``name`` (OpenTelemetry name); unknown names raise."""
-    for candidate in spec.labels:
-        if name in (candidate.name, candidate.prom):
-            return candidate
-    msg = f"{spec.name} has no label {name!r}"
-    raise KeyError(msg)
-
-
 def selector(spec: MetricSpec, *matchers: Matcher, part: str = "") -> str:
     """``name{service=~"$service", instance=~"$instance", ...}``; ``part`` picks a histogram
     series (``bucket``, ``sum``, ``count``)."""
-    name = f"{spec.prom}_{part}" if part else spec.prom
-    if name not in spec.series_names:
-        msg = f"{spec.name} has no series {name!r}"
-        raise KeyError(msg)
-    for matcher in matchers:
-        if matcher.label not in spec.labels:
-            msg = f"{spec.name} has no label {matcher.label.name!r}"
-            raise KeyError(msg)
-    inner = ", ".join((*_SCOPE, *(m.render() for m in matchers)))
-    return f"{name}{{{inner}}}"
+    return _selector(spec, *matchers, scope=_SCOPE, suffix=f"_{part}" if part else "")
 
 
 def by(*labels: Label | str) -> str:
-    """A ``by (...)`` clause from catalog labels or target labels (``instance``, ``le``)."""
-    names = [item if isinstance(item, str) else item.prom for item in labels]
-    return f" by ({', '.join(names)})" if names else ""
-
-
-def value(label: Label, wanted: str) -> str:
-    """``wanted`` after checking it is in the label's closed value set."""
-    if label.values is None or wanted not in label.values:
-        msg = f"{wanted!r} is not a value of {label.name!r}"
-        raise KeyError(msg)
-    return wanted
+    """`` by (...)`` (with its leading space), or nothing without labels."""
+    return f" {_by(*labels)}" if labels else ""
 
 
 def rate(

@@ -9,8 +9,9 @@ Usage::
     from telemetry.rules import RulesConfig, generate
     files = generate({"breaker_not_closed_for": "10m", "selector": 'job="api"'})
 
-With the default config the promtool unit tests (``alerts/tests/*.test.yml``) are generated
-too; they pin the default thresholds, so a custom config gets the rules without them.
+The promtool unit tests (``alerts/tests/<family>.test.yml``) are not generated: they are
+hand-maintained, with every expected label and annotation written out literally, so a bug in
+the rendering code fails them instead of being copied into them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry.rules.config import RulesConfig, SloWindow, duration_seconds
-from telemetry.rules.definitions import families
+from telemetry.rules.families import families
 from telemetry.rules.render import alertmanager, rule_file, runbooks
 
 if TYPE_CHECKING:
@@ -41,13 +42,7 @@ def render(config: RulesConfig) -> dict[Path, str]:
 
 def generate(config: Mapping[str, Any] | None = None) -> dict[Path, str]:
     """The ``alerts`` generator: ``config`` is a mapping of :class:`RulesConfig` overrides."""
-    settings = RulesConfig.from_mapping(config or {})
-    files = render(settings)
-    if settings == RulesConfig():
-        from telemetry.rules.cases import test_files
-
-        files.update(test_files(settings))
-    return files
+    return render(RulesConfig.from_mapping(config or {}))
 
 
 def expressions(config: RulesConfig | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Render rule files, ``alertmanager.yml`` and ``runbooks.md`` from the definitions."""
+"""Render rule files, ``alertmanager.yml`` and ``runbooks.md`` from the alert families."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from telemetry.rules.config import RulesConfig
-    from telemetry.rules.definitions import AlertRule, Family
+    from telemetry.rules.model import AlertRule, Family
 
 __all__ = ["HEADER", "alert_annotations", "alertmanager", "dump", "rule_file", "runbooks", "trace_query"]
 

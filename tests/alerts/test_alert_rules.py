@@ -12,12 +12,21 @@ import pytest
 
 from telemetry import catalog, rules
 from telemetry.__main__ import main
+from telemetry.promql import Builder
 from telemetry.rules import RulesConfig, expressions
-from telemetry.rules.cases import cases
 from telemetry.rules.config import duration_seconds
-from telemetry.rules.promql import Builder
 from telemetry.rules.render import dump
-from tests.alerts.support import ALERTS, ROOT, RULE_FILES, TEST_FILES, alert_checks, alert_rules, record_rules, run
+from tests.alerts.support import (
+    ALERTS,
+    ROOT,
+    RULE_FILES,
+    TEST_FILES,
+    alert_checks,
+    alert_rules,
+    load,
+    record_rules,
+    run,
+)
 
 EXTRA_METRICS = {"ALERTS", "up"}
 TARGET_LABELS = {"service", "instance", "job"}
@@ -218,15 +227,13 @@ def test_dashboard_links_point_to_existing_dashboards_and_variables() -> None:
 
 def test_builder_rejects_names_outside_the_catalog() -> None:
     """A label a metric does not have, or a value outside a closed set, fails at generation."""
-    q = Builder(RulesConfig())
-    with pytest.raises(ValueError, match="not a label"):
+    q = Builder()
+    with pytest.raises(ValueError, match="has no label 'pool'"):
         q.series(catalog.CIRCUIT_STATE, pool="x")
-    with pytest.raises(ValueError, match="not values"):
+    with pytest.raises(ValueError, match="'forced_open' is not a value"):
         q.series(catalog.CIRCUIT_STATE, state="forced_open")
     assert q.series(catalog.CIRCUIT_STATE, state="open") == 'resilience_circuit_state{state="open"}'
-    assert Builder(RulesConfig(selector='job="api"')).series(catalog.CIRCUIT_STATE) == (
-        'resilience_circuit_state{job="api"}'
-    )
+    assert Builder('job="api"').series(catalog.CIRCUIT_STATE) == ('resilience_circuit_state{job="api"}')
 
 
 def test_config_validation() -> None:
@@ -284,11 +291,14 @@ def test_cli_generates_rules_from_a_users_config(tmp_path: Path, promtool) -> No
         main(["generate", "--root", str(out), "--only", "alerts", "--config", str(json_config)])
 
 
-def test_default_generation_includes_the_promtool_tests() -> None:
-    """With the defaults, the generator also writes one promtool test file per rule file."""
+def test_every_rule_file_has_a_hand_maintained_promtool_test_file() -> None:
+    """Each family's rules come with ``alerts/tests/<family>.test.yml``, and the generator never
+    writes those files: their expectations are literal, not computed by the code under test."""
     files = rules.generate()
-    tests = sorted(p.name for p in files if p.parent.name == "tests")
-    assert tests == sorted(p.name.replace(".rules.yml", ".test.yml") for p in RULE_FILES)
+    assert [p for p in files if p.parent.name == "tests"] == []
+    assert [p.name for p in TEST_FILES] == sorted(p.name.replace(".rules.yml", ".test.yml") for p in RULE_FILES)
+    for path in TEST_FILES:
+        assert load(path)["rule_files"] == [f"../{path.name.replace('.test.yml', '.rules.yml')}"]
 
 
 def test_every_catalog_metric_is_in_a_rule_or_a_panel_or_exempt() -> None:
@@ -306,7 +316,9 @@ def test_every_catalog_metric_is_in_a_rule_or_a_panel_or_exempt() -> None:
 def test_naive_open_rule_misses_the_cycle_that_ours_catches(promtool, tmp_path: Path) -> None:
     """The pitfall the breaker rule avoids, run for real: on the same open <-> half-open input,
     a naive `state="open" == 1` with `for: 5m` never fires (each half-open resets `for`)."""
-    cycle = next(case for case in cases(RulesConfig())["breaker"] if "cycling" in case.name)
+    cycle = next(test for test in load(ALERTS / "tests" / "breaker.test.yml")["tests"] if "cycling" in test["name"])
+    evals = [check["eval_time"] for check in cycle["alert_rule_test"] if check["alertname"] == "CircuitBreakerOpen"]
+    assert [bool(check["exp_alerts"]) for check in cycle["alert_rule_test"]] == [False, True]
     naive = {
         "groups": [
             {
@@ -327,15 +339,28 @@ def test_naive_open_rule_misses_the_cycle_that_ours_catches(promtool, tmp_path: 
         "evaluation_interval": "10s",
         "tests": [
             {
-                "interval": cycle.interval,
-                "input_series": [{"series": series, "values": values} for series, values in cycle.series],
+                "interval": cycle["interval"],
+                "input_series": cycle["input_series"],
                 "alert_rule_test": [
-                    {"eval_time": check.at, "alertname": "NaiveBreakerOpen", "exp_alerts": []} for check in cycle.checks
+                    {"eval_time": at, "alertname": "NaiveBreakerOpen", "exp_alerts": []} for at in evals
                 ],
             }
         ],
     }
     (tmp_path / "naive.test.yml").write_text(dump(test), encoding="utf-8")
-    assert [bool(check.fired) for check in cycle.checks] == [False, True]
     result = run(promtool, "test", "rules", "naive.test.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_family_template_has_one_section_per_alert_and_fills_the_config() -> None:
+    """A family's runbook template (``telemetry/rules/families/<name>.md``) has exactly the
+    sections of its alerts, and its placeholders take the user's config, not the defaults."""
+    from telemetry.rules.families import families
+
+    for family in families(RulesConfig()):
+        assert [book.alert for book in family.runbooks] == list(dict.fromkeys(a.name for a in family.alerts))
+    custom = RulesConfig(breaker_not_closed_for="11m", outbox_heartbeat_stale=130, retry_min_rate=0.06)
+    text = rules.render(custom)[Path("alerts/runbooks.md")]
+    assert "The breaker has not been closed once in 11m: it is open" in text
+    assert "older than 130s: it hangs" in text
+    assert "(guard: 0.06 calls/s)" in text

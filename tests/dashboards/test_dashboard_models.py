@@ -194,5 +194,5 @@ def test_panel_expressions_use_the_rate_interval(models) -> None:
 )
 def test_unknown_names_fail_at_generation_time(call, message) -> None:
     """A label, label value or series the catalog does not declare never reaches a dashboard."""
-    with pytest.raises(KeyError, match=message):
+    with pytest.raises(ValueError, match=message):
         call()

@@ -1,0 +1,81 @@
+"""HTTP availability and latency SLO alerts: multi-window, multi-burn-rate pairs (SRE workbook).
+
+Runbook prose: ``slo.md`` next to this module; promtool tests: ``alerts/tests/slo.test.yml``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telemetry import catalog as c
+from telemetry.promql import number
+from telemetry.rules.config import duration_seconds
+from telemetry.rules.model import AlertRule, Family, Record, load_runbooks
+
+if TYPE_CHECKING:
+    from telemetry.promql import Builder
+    from telemetry.rules.config import RulesConfig
+
+__all__ = ["family"]
+
+
+def family(q: Builder, cfg: RulesConfig) -> Family:
+    """The slo family for ``cfg``; every name in its PromQL comes from the catalog through ``q``."""
+    spec = c.HTTP_SERVER_REQUEST_DURATION
+    status = spec.labels[2].prom
+    svc = cfg.service_label
+    by = f"by ({svc})"
+    windows = sorted(
+        {w for pair in cfg.slo_windows for w in (pair.long, pair.short)},
+        key=duration_seconds,
+    )
+    records: list[Record] = []
+    errors_name = "{svc}:http_server_request_errors:ratio_rate{w}"
+    slow_name = "{svc}:http_server_request_slow:ratio_rate{w}"
+    le = str(float(cfg.latency_threshold))
+    for w in windows:
+        total = f"sum {by} (rate({q.series(spec, '_count')}[{w}]))"
+        errors = f"sum {by} (rate({q.series(spec, '_count', **{status: ('5..',)})}[{w}]))"
+        fast = f"sum {by} (rate({q.series(spec, '_bucket', le=le)}[{w}]))"
+        records.append(Record(record=errors_name.format(svc=svc, w=w), expr=f"{errors}\n/\n{total}"))
+        records.append(Record(record=slow_name.format(svc=svc, w=w), expr=f"({total} - {fast})\n/\n{total}"))
+    alerts: list[AlertRule] = []
+    for kind, objective, template in (
+        ("Availability", cfg.availability_objective, errors_name),
+        ("Latency", cfg.latency_objective, slow_name),
+    ):
+        budget = 1 - objective
+        what = "server errors (5xx)" if kind == "Availability" else f"requests slower than {le}s"
+        for pair in cfg.slo_windows:
+            threshold = number(pair.factor * budget)
+            long_name = template.format(svc=svc, w=pair.long)
+            short_name = template.format(svc=svc, w=pair.short)
+            alerts.append(
+                AlertRule(
+                    name=f"Http{kind}BudgetBurn",
+                    expr=f"{long_name} > {threshold}\nand\n{short_name} > {threshold}",
+                    for_=pair.for_,
+                    severity=pair.severity,
+                    summary=f"The HTTP {kind.lower()} error budget is burning too fast.",
+                    description=(
+                        f"{{{{ $value | humanizePercentage }}}} of the requests of {{{{ $labels.{svc} }}}} "
+                        f"were {what} over the last {pair.long} ({number(pair.factor)}x the budget of "
+                        f"the {number(objective * 100)}% objective)."
+                    ),
+                    labels=(("long", pair.long), ("short", pair.short)),
+                )
+            )
+    return Family(
+        name="slo",
+        dashboard="overview",
+        title="HTTP SLOs (multi-window, multi-burn-rate)",
+        records=tuple(records),
+        alerts=tuple(alerts),
+        runbooks=load_runbooks(
+            "slo",
+            cfg,
+            availability=number(cfg.availability_objective * 100),
+            latency=number(cfg.latency_objective * 100),
+            threshold=le,
+        ),
+    )

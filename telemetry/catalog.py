@@ -780,6 +780,14 @@ RECOVERY_DEPENDENCY_RETURNS: Final = MetricSpec(
     labels=(RECOVERY_NAME,),
     source="recovery",
 )
+RECOVERY_DEPENDENCY_RETURNED: Final = MetricSpec(
+    name="resilience.recovery.dependency_returned_timestamp",
+    kind=Kind.GAUGE,
+    unit="s",
+    description="Unix time the dependency last came back: a backlog is expected to drain from then on.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+)
 RECOVERY_OUTCOMES: Final = ("success", "partial", "failure")
 RECOVERY_RUNS: Final = MetricSpec(
     name="resilience.recovery.runs",

@@ -62,4 +62,6 @@ class BulkheadCallRejected(Event):
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
+        # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
+        span.set_attribute("bulkhead.name", self.bulkhead)
         span.set_attribute("error.type", BULKHEAD_FULL_ERROR_TYPE)

@@ -16,6 +16,8 @@ from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from telemetry.metrics import Instruments
 
 __all__ = ["RateLimitFallbackEntered", "RateLimitFallbackExited", "RateLimitRejected", "RateLimitStorageFailed"]
@@ -54,6 +56,12 @@ class RateLimitRejected(Event):
         if self.retry_after is not None:
             attributes["ratelimit.retry_after_s"] = self.retry_after
         return attributes
+
+    def to_span(self, span: Span) -> None:
+        span.add_event(self.name, self.attributes())
+        # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
+        span.set_attribute("ratelimit.limiter", self.limiter)
+        span.set_attribute("ratelimit.limit", self.limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,8 @@ from the service's own table (:mod:`telemetry.recovery`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.trace import StatusCode
@@ -76,10 +77,12 @@ class RecoveryDependencyReturned(Event):
     level: ClassVar[int] = logging.INFO
     recovery: str
     dependency: str = ""
+    at: float = field(default_factory=time.time)  # Unix time of the return
 
     def to_metrics(self, m: Instruments) -> None:
         label = m.admit(catalog.RECOVERY_NAME, self.recovery)
         m.set(catalog.RECOVERY_DEPENDENCY_AVAILABLE, 1, label)
+        m.set(catalog.RECOVERY_DEPENDENCY_RETURNED, self.at, label)
         m.inc(catalog.RECOVERY_DEPENDENCY_RETURNS, label)
 
     def attributes(self) -> Attributes:
@@ -149,5 +152,7 @@ class RecoveryRunFailed(RecoveryRunFinished):
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
+        # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
+        span.set_attribute("recovery.name", self.recovery)
         span.set_attribute("error.type", error_type(self.caused_by))
         span.set_status(StatusCode.ERROR, "recovery run failed")

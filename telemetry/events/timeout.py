@@ -55,4 +55,6 @@ class OperationTimedOut(Event):
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
+        # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
+        span.set_attribute("timeout.operation", self.operation)
         span.set_attribute("error.type", TIMEOUT_ERROR_TYPE)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-__all__ = ["Instrumented", "enabled", "install_hint", "require"]
+__all__ = ["Instrumented", "check_telemetry", "enabled", "install_hint", "require"]
 
 
 def install_hint(extra: str) -> str:
@@ -34,6 +34,22 @@ def require(module: str, extra: str, *, what: str | None = None) -> ModuleType:
     except ImportError as exc:
         msg = f"{what or f'the {module} integration'} needs {module}: {install_hint(extra)}"
         raise ImportError(msg) from exc
+
+
+def check_telemetry(telemetry: object) -> None:
+    """The ``telemetry=`` argument of an integration that records through the current recorder.
+
+    Events go through the process's one recorder, so the only set-up such an integration can
+    record through is the current one; passing another is a mistake, said at once rather than
+    silently ignored. ``None`` means the current set-up (or the default one, made on first use).
+    """
+    if telemetry is None:
+        return
+    from telemetry.bootstrap import current
+
+    if telemetry is not current():
+        msg = "telemetry= must be the current set-up (the one telemetry.setup() returned last)"
+        raise ValueError(msg)
 
 
 def enabled() -> bool:

@@ -77,8 +77,7 @@ def test_submodules_are_modules_not_shadowed_by_functions() -> None:
     import types
 
     import telemetry.breaker as tb
-    import telemetry.fallback as fallback
-    import telemetry.retry as retry
+    from telemetry import fallback, retry
 
     assert [type(tb), type(retry), type(fallback)] == [types.ModuleType] * 3
     assert telemetry.breaker is tb

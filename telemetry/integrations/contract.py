@@ -52,11 +52,22 @@ def check_telemetry(telemetry: object) -> None:
         raise ValueError(msg)
 
 
-def enabled() -> bool:
-    """False inside OpenTelemetry's ``suppress_instrumentation()``: hooks then record nothing."""
-    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+_is_enabled: Callable[[], bool] | None = None
 
-    return bool(is_instrumentation_enabled())
+
+def enabled() -> bool:
+    """False inside OpenTelemetry's ``suppress_instrumentation()``: hooks then record nothing.
+
+    Called on hot paths (every pool checkout): the function is looked up once, since an
+    ``import`` statement per call costs more than the check itself.
+    """
+    global _is_enabled  # noqa: PLW0603 - a lazily imported function, set once
+    check = _is_enabled
+    if check is None:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+        check = _is_enabled = is_instrumentation_enabled
+    return bool(check())
 
 
 class Instrumented:

@@ -12,17 +12,10 @@ from opentelemetry.trace import SpanKind
 from outbox_support import RaisingSink
 
 from telemetry.correlation import get_correlation_id
-from telemetry.integrations.aio_pika import (
-    Death,
-    DuplicateMessage,
-    PermanentError,
-    delivery_count,
-    instrument_consumer,
-    parse_x_death,
-    uninstrument_consumer,
-)
-from telemetry.outbox.memory import InMemoryBroker
+from telemetry.integrations.aio_pika import DuplicateMessage, PermanentError, instrument_consumer, uninstrument_consumer
+from telemetry.messaging import Death, delivery_count, parse_x_death
 from telemetry.testing import capture
+from telemetry.testing.broker import InMemoryBroker
 
 Q, DLQ = "orders.created", "orders.created.dlq"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -16,13 +16,8 @@ from __future__ import annotations
 
 from telemetry.dlq.rabbitmq import rabbitmq_queue_stats
 from telemetry.dlq.redrive import DeadLetterSource, RedriveReport, redrive
-from telemetry.dlq.stats import (
-    DeadLetterQueueCollector,
-    QueueStats,
-    QueueStatsReader,
-    unwatch_dead_letter_queues,
-    watch_dead_letter_queues,
-)
+from telemetry.dlq.stats import DeadLetterQueueCollector, QueueStats, QueueStatsReader
+from telemetry.dlq.watch import unwatch_dead_letter_queues, watch_dead_letter_queues
 
 __all__ = [
     "DeadLetterQueueCollector",

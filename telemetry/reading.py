@@ -30,7 +30,7 @@ from telemetry.state import LOCK, STATE
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["CachedReading", "Source", "WatchSet", "unwatch", "watch", "watched"]
+__all__ = ["CachedReading", "Source", "WatchSet", "instruments_of", "unwatch", "watch", "watched"]
 
 T = TypeVar("T")
 _log = logging.getLogger("telemetry.outbox")
@@ -167,17 +167,31 @@ def _sets(kind: str) -> dict[int, tuple[Any, WatchSet]]:
     return found
 
 
+def instruments_of(telemetry: Any) -> Any:
+    """The registry wrapper of ``telemetry`` (a :class:`telemetry.bootstrap.Telemetry`), else of
+    the current set-up (made with defaults if there is none)."""
+    if telemetry is None:
+        from telemetry.bootstrap import setup
+
+        telemetry = setup()
+    return telemetry.instruments
+
+
 def watch(
     kind: str,
-    instruments: Any,
+    telemetry: Any,
     names: Iterable[str],
     make: Callable[[list[str]], S],
     *,
     label: str,
     describe: Callable[[], list[Any]],
 ) -> dict[str, S]:
-    """Serve ``names`` from ``instruments``' registry; names already watched there keep their
-    source (idempotent), the others get one new ``make(new_names)``. Returns the sources by name."""
+    """Serve ``names`` from the set-up's registry; names already watched there keep their
+    source (idempotent), the others get one new ``make(new_names)``. Returns the sources by name.
+
+    ``telemetry`` is the set-up whose registry serves them (``None``: the current one).
+    """
+    instruments = instruments_of(telemetry)
     with LOCK:
         sets = _sets(kind)
         entry = sets.get(id(instruments))
@@ -193,9 +207,10 @@ def watch(
         return {name: cast("S", watch_set.sources[name]) for name in wanted}
 
 
-def unwatch(kind: str, instruments: Any, names: Iterable[str]) -> list[str]:
+def unwatch(kind: str, telemetry: Any, names: Iterable[str]) -> list[str]:
     """Stop serving ``names``; returns those that were watched. A source no name uses any more
     is closed, and the set leaves the registry with its last name."""
+    instruments = instruments_of(telemetry)
     with LOCK:
         sets = _sets(kind)
         entry = sets.get(id(instruments))
@@ -211,7 +226,8 @@ def unwatch(kind: str, instruments: Any, names: Iterable[str]) -> list[str]:
         return list(removed)
 
 
-def watched(kind: str, instruments: Any) -> list[str]:
-    """The names ``instruments``' registry serves for ``kind``, in the order they were watched."""
+def watched(kind: str, telemetry: Any = None) -> list[str]:
+    """The names the set-up's registry serves for ``kind``, in the order they were watched."""
+    instruments = instruments_of(telemetry)
     entry = _sets(kind).get(id(instruments))
     return list(entry[1].sources) if entry is not None and entry[0] is instruments else []

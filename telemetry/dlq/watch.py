@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from telemetry.dlq.rabbitmq import rabbitmq_queue_stats
 from telemetry.dlq.stats import DeadLetterQueueCollector, describe
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["unwatch_dead_letter_queues", "watch_dead_letter_queues"]
 
 _KIND = "dlq"
-
-
-def _instruments(telemetry: Telemetry | None) -> Any:
-    if telemetry is None:
-        from telemetry.bootstrap import setup
-
-        telemetry = setup()
-    return telemetry.instruments
 
 
 def watch_dead_letter_queues(
@@ -61,10 +53,10 @@ def watch_dead_letter_queues(
     if not queues:
         msg = "watch_dead_letter_queues needs at least one queue"
         raise ValueError(msg)
-    sources = watch(_KIND, _instruments(telemetry), queues, make, label="queue", describe=describe)
+    sources = watch(_KIND, telemetry, queues, make, label="queue", describe=describe)
     return sources[queues[0]]
 
 
 def unwatch_dead_letter_queues(queues: Sequence[str], *, telemetry: Telemetry | None = None) -> list[str]:
     """Stop exporting ``queues`` (their series leave ``/metrics``); returns those that were watched."""
-    return unwatch(_KIND, _instruments(telemetry), queues)
+    return unwatch(_KIND, telemetry, queues)

@@ -154,14 +154,6 @@ def _qualified(table: str, schema: str | None) -> str:
     return table if schema is None else f"{schema}.{table}"
 
 
-def _instruments(telemetry: Telemetry | None) -> Any:
-    if telemetry is None:
-        from telemetry.bootstrap import setup
-
-        telemetry = setup()
-    return telemetry.instruments
-
-
 def watch_outbox(
     engine: Any,
     *,
@@ -181,10 +173,10 @@ def watch_outbox(
     def make(_names: list[str]) -> OutboxBacklogCollector:
         return OutboxBacklogCollector(engine, table=table, schema=schema, **options)
 
-    return watch(_KIND, _instruments(telemetry), [name], make, label="outbox_table", describe=_describe)[name]
+    return watch(_KIND, telemetry, [name], make, label="outbox_table", describe=_describe)[name]
 
 
 def unwatch_outbox(table: str = "outbox", *, schema: str | None = None, telemetry: Telemetry | None = None) -> bool:
     """Stop exporting ``table``'s backlog (its series leave ``/metrics``); ``False`` if it was
     not watched. An engine the collector made from a URL is disposed."""
-    return bool(unwatch(_KIND, _instruments(telemetry), [_qualified(table, schema)]))
+    return bool(unwatch(_KIND, telemetry, [_qualified(table, schema)]))

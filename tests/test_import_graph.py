@@ -11,12 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "telemetry"
 
-# Known violations that another part of issue 13 removes (the SQLAlchemy collector/state
-# coupling, stamina borrowing the breaker's helper); delete each line once its fix has landed.
-PENDING_CYCLES = {
-    frozenset({"telemetry.integrations.sqlalchemy._collector", "telemetry.integrations.sqlalchemy._state"})
-}
-PENDING_PRIVATE = {("telemetry.integrations.stamina", "telemetry.breaker", "_contained")}
 
 
 def _modules() -> dict[str, Path]:
@@ -103,7 +97,7 @@ def test_every_module_imports(name: str) -> None:
 def test_no_import_cycle() -> None:
     """No two modules import each other, directly or round a loop, even under TYPE_CHECKING or
     inside a function."""
-    assert _cycles(_graph()) - PENDING_CYCLES == set()
+    assert _cycles(_graph()) == set()
 
 
 def test_cycle_finder_sees_a_cycle() -> None:
@@ -131,7 +125,7 @@ def test_no_private_names_across_modules() -> None:
         for module, alias in _imports(name, path)
         if alias.startswith("_") and f"{module}.{alias}" not in MODULES and module != name
     }
-    assert borrowed - PENDING_PRIVATE == set()
+    assert borrowed == set()
 
 
 def test_runtime_packages_hold_no_test_doubles() -> None:

@@ -120,7 +120,7 @@ def timeline_png(record: dict[str, Any]) -> bytes:
 
 def legend_text(template: str, labels: dict[str, str]) -> str:
     """Grafana's ``{{label}}`` legend format filled from a series' labels."""
-    text = _TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), template).strip()
+    text = " ".join(_TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), template).split())
     return text or ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
 
 

@@ -10,10 +10,14 @@ network feature switched off, so opening a local report touches no network.
 from __future__ import annotations
 
 import base64
+import fcntl
+import io
 import json
 import os
 import queue
+import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
@@ -86,7 +90,11 @@ class _Pipe:
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self.commands, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self.commands, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError as exc:
+            msg = f"{method}: chromium exited with {self.process.poll()}"
+            raise RuntimeError(msg) from exc
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             answer = self.answers.get(timeout=max(deadline - time.monotonic(), 0.01))
@@ -119,21 +127,40 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
         elif method == "Runtime.exceptionThrown":
             out.append(str(params.get("exceptionDetails", {}).get("text", "exception")))
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-            out.append(f"{params['entry'].get('source')}: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+            out.append(
+                f"{params['entry'].get('source')}: {params['entry'].get('text')} {params['entry'].get('url', '')}"
+            )
     return out
+
+
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose ends sit above descriptor 9, so the shell's ``3<&r 4>&w`` cannot overwrite
+    one end with the other."""
+    ends = []
+    for fd in os.pipe():
+        ends.append(fcntl.fcntl(fd, fcntl.F_DUPFD, 10))
+        os.close(fd)
+    return ends[0], ends[1]
 
 
 def open_page(path: Path, binary: str, *, width: int = 1280) -> Opened:
     """Load ``path`` in a fresh headless Chromium; report errors, page facts and a full-page
     screenshot."""
     profile = tempfile.mkdtemp(prefix="drill-chromium-")
-    to_chromium_r, to_chromium_w = os.pipe()
-    from_chromium_r, from_chromium_w = os.pipe()
+    to_chromium_r, to_chromium_w = _high_pipe()
+    from_chromium_r, from_chromium_w = _high_pipe()
     log = (Path(profile) / "chromium.log").open("wb")
     process = subprocess.Popen(
         # The shell puts our pipe ends on the descriptor numbers Chromium expects, then execs it.
-        ["/bin/sh", "-c", f'exec "$0" "$@" 3<&{to_chromium_r} 4>&{from_chromium_w}', binary, *FLAGS]
-        + [f"--user-data-dir={profile}", "about:blank"],
+        [
+            "/bin/bash",  # dash only redirects descriptors 0-9
+            "-c",
+            f'exec "$0" "$@" 3<&{to_chromium_r} 4>&{from_chromium_w}',
+            binary,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
         pass_fds=(to_chromium_r, from_chromium_w),
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -186,3 +213,53 @@ def open_page(path: Path, binary: str, *, width: int = 1280) -> Opened:
             process.wait(timeout=5)
         log.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def runbook_anchors(runbooks: Path) -> set[str]:
+    """Anchors a Markdown renderer (GitHub's) gives ``runbooks``: explicit ``<a id>`` tags and
+    one per heading."""
+    text = runbooks.read_text(encoding="utf-8")
+    anchors = set(re.findall(r'<a id="([^"]+)"', text))
+    anchors |= {
+        re.sub(r"[^a-z0-9-]", "", line.lstrip("#").strip().lower().replace(" ", "-"))
+        for line in text.splitlines()
+        if line.startswith("#")
+    }
+    return anchors
+
+
+def not_blank(png: bytes) -> tuple[int, float]:
+    """(distinct colours, share of non-white pixels) of a screenshot."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1 << 20) or []
+        white = next((count for count, colour in colours if colour == (255, 255, 255)), 0)
+        return len(colours), 1 - white / (rgb.width * rgb.height)
+
+
+def check_report_in_chromium(report: Path, *, pages: int, runbooks: Path) -> Opened:
+    """Open ``report`` as a user would and assert what they would notice: no console error,
+    nothing fetched, every image loaded, the timeline plus one chart per page, runbook links
+    whose anchors exist, and a full-page screenshot with something on it."""
+    binary = chromium_binary()
+    assert binary is not None
+    opened = open_page(report, binary)
+    facts = opened.facts
+    assert opened.console_errors == []
+    assert facts["resources"] == []
+    assert [image["classes"] for image in facts["images"]] == ["chart timeline"] + ["chart page-chart"] * pages
+    assert [(image["complete"], image["scheme"]) for image in facts["images"]] == [(True, "data")] * (pages + 1)
+    assert all(image["width"] > 0 and image["height"] > 0 for image in facts["images"]), facts["images"]
+    assert facts["pages"] == pages
+    assert len(facts["runbooks"]) == pages
+    anchors = runbook_anchors(runbooks)
+    assert [link.split("#", 1)[1] in anchors for link in facts["runbooks"]] == [True] * pages, facts["runbooks"]
+    assert opened.screenshot[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", opened.screenshot[16:24]) == opened.size  # the whole page, not the viewport
+    assert opened.size[1] > 2000, opened.size
+    colours, inked = not_blank(opened.screenshot)
+    assert colours > 50, colours
+    assert inked > 0.05, inked
+    return opened

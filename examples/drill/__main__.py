@@ -25,7 +25,7 @@ import yaml
 
 from examples.drill.evidence import collect
 from examples.drill.report import Outcome, Timeline, write_report
-from examples.drill.report_html import write_html
+from examples.drill.report_html import write_html_if_possible
 from examples.drill.service import Service, Traffic
 from examples.drill.stack import Stack, tools_available
 from telemetry import catalog
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.out.resolve()
     report = write_report(folder, timeline, outcomes, coverage)
     shutil.copy(service.log_path, folder / "service.log")
-    html_report = write_html(folder, record) if record else None
+    html_report = write_html_if_possible(folder, record) if record else None
     missing = [o.alertname for o in outcomes if not o.ok]
     print(f"\nreport: {report}")
     if missing:

@@ -296,6 +296,16 @@ def write_html(folder: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def write_html_if_possible(folder: Path, record: dict[str, Any]) -> Path | None:
+    """:func:`write_html`, or a hint instead when matplotlib is missing: the Markdown report
+    is still complete, so the drill's verdict does not depend on the charts."""
+    try:
+        return write_html(folder, record)
+    except ImportError as exc:
+        print(f"no HTML report: {exc}")
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.drill.report_html", description=__doc__)
     parser.add_argument("folder", type=Path, help="a drill's report folder (holding record.json)")

@@ -124,6 +124,23 @@ def legend_text(template: str, labels: dict[str, str]) -> str:
     return text or ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
 
 
+def _y_axis(ax: Axes, panel: dict[str, Any], line: dict[str, Any] | None) -> None:
+    """States by name, ratios in percent, everything else from zero, as the dashboard shows it."""
+    if panel.get("mappings"):
+        values = sorted(panel["mappings"], key=float)
+        ax.set_yticks([float(v) for v in values], [panel["mappings"][v] for v in values])
+        ax.set_ylim(min(float(v) for v in values) - 0.3, max(float(v) for v in values) + 0.3)
+        return
+    if panel["unit"] == "percentunit":
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    ax.set_ylim(bottom=0)
+    if line is not None and line["value"] <= ax.get_ylim()[0]:
+        bottom, top = ax.get_ylim()  # lift a threshold at the floor (``> 0``) off the axis line
+        ax.set_ylim(bottom - 0.04 * (top - bottom), top)
+
+
 def _draw_panel(ax: Axes, record: dict[str, Any], page: dict[str, Any], panel: dict[str, Any]) -> int:
     """One panel's series on ``ax``; returns how many series it drew."""
     t0 = record["started"]
@@ -132,6 +149,9 @@ def _draw_panel(ax: Axes, record: dict[str, Any], page: dict[str, Any], panel: d
         ax.axvspan(start - t0, end - t0, color=FIRING, alpha=0.10, linewidth=0)
     if page["paged_at"] is not None:
         ax.axvline(page["paged_at"] - t0, color="black", linewidth=0.8, linestyle=":")
+    line = panel.get("threshold")
+    if line is not None:  # first, so a long legend never crowds it out
+        ax.axhline(line["value"], color=THRESHOLD, linestyle="--", linewidth=1.3, label=line["label"])
     drawn = 0
     state = panel["type"] == "state-timeline"
     for target in panel["targets"]:
@@ -146,20 +166,7 @@ def _draw_panel(ax: Axes, record: dict[str, Any], page: dict[str, Any], panel: d
                 label=legend_text(target["legend"], series["metric"]),
             )
             drawn += 1
-    line = panel.get("threshold")
-    if line is not None:
-        ax.axhline(line["value"], color=THRESHOLD, linestyle="--", linewidth=1.3, label=line["label"])
-    if panel.get("mappings"):
-        values = sorted(panel["mappings"], key=float)
-        ax.set_yticks([float(v) for v in values], [panel["mappings"][v] for v in values])
-        ax.set_ylim(min(float(v) for v in values) - 0.3, max(float(v) for v in values) + 0.3)
-    elif panel["unit"] == "percentunit":
-        from matplotlib.ticker import PercentFormatter
-
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
-        ax.set_ylim(bottom=0)
-    else:
-        ax.set_ylim(bottom=0)
+    _y_axis(ax, panel, line)
     ax.set_ylabel(_UNIT_LABELS.get(panel["unit"], ""))
     ax.set_xlim(0, record["ended"] - t0)
     ax.set_title(f"{page['dashboard'].get('title', '')} / {panel['title']}", fontsize=10, loc="left")

@@ -180,9 +180,10 @@ def waterfall(spans: list[dict[str, Any]]) -> str:
         left = (span["start"] - start) / total * 100
         width = (span["end"] - span["start"]) / total * 100
         events = ", ".join(span["events"])
+        attributes = "\n".join(f"{k} = {v}" for k, v in sorted(span.get("attributes", {}).items()))
         rows.append(
             '<tr class="span-row">'
-            f'<td style="padding-left:{0.6 + depth * 1.2:.1f}em">{_e(span["name"])}</td>'
+            f'<td style="padding-left:{0.6 + depth * 1.2:.1f}em" title="{_e(attributes)}">{_e(span["name"])}</td>'
             f"<td>{(span['end'] - span['start']) * 1000:.1f} ms</td>"
             f'<td class="bar"><div class="track"><div class="span{" error" if span["error"] else ""}" '
             f'style="left:{left:.2f}%;width:{width:.2f}%"></div></div></td>'

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=25.1'
-	$(PY) -m pip install -q -e '.[all]' --group dev
+	$(PY) -m pip install -q -e '.[all,demo]' --group dev
 	@touch $(STAMP)
 
 venv: $(STAMP)

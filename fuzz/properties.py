@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from telemetry import correlation
+from telemetry.integrations.fastapi import CorrelationIdMiddleware
 from telemetry.logging import MASK, Redactor, redact_text
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def check_correlation_header(headers: list[tuple[bytes, bytes]]) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    middleware = correlation.CorrelationIdMiddleware(_ok_app)
+    middleware = CorrelationIdMiddleware(_ok_app)
     scope = {"type": "http", "headers": headers, "method": "GET", "path": "/"}
     run_sync(middleware(scope, _receive, send))
     echoed = [value for name, value in sent[0]["headers"] if name.lower() == b"x-correlation-id"]
@@ -62,7 +63,7 @@ def check_correlation_header(headers: list[tuple[bytes, bytes]]) -> None:
     assert correlation.is_valid(value), value
     assert len(value) <= MAX_CORRELATION_ID
     offered = [v for n, v in headers if n.lower() in (b"x-correlation-id", b"x-request-id")]
-    if offered and correlation.is_valid(correlation._as_text(dict(headers).get(b"x-correlation-id"))):
+    if offered and correlation.is_valid(correlation.header_text(dict(headers).get(b"x-correlation-id"))):
         assert echoed[0] == dict(headers)[b"x-correlation-id"]
     assert correlation.get_correlation_id() is None  # nothing bleeds out of the request
 

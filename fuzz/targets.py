@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 KEYS = ["traceparent", "tracestate", "baggage", "x-correlation-id", "x-request-id", "x-death", "x-delivery-count"]
 ALNUM = string.ascii_letters + string.digits
-X_DEATH_MODULE = "telemetry.integrations.aio_pika"
+X_DEATH_MODULE = "telemetry.messaging"
 
 
 def header_value(fdp: Any, depth: int = 0) -> Any:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the system tools the test-suite needs: prometheus, promtool, alertmanager, amtool.
+# Install the system tools the test-suite needs: prometheus, promtool, alertmanager, amtool,
+# and chromium (the drill test opens the HTML report in headless Chromium).
 #
-# They come from Debian's `prometheus` and `prometheus-alertmanager` packages. The script is
+# They come from Debian's `prometheus`, `prometheus-alertmanager` and `chromium` packages. The script is
 # idempotent: when every tool is already on PATH it does nothing. As root it runs
 # `apt-get update` once and installs both packages without recommends, with service start-up
 # blocked by a temporary policy-rc.d (exit 101). Any prometheus/alertmanager daemon that the
@@ -13,8 +14,8 @@
 # outside CI).
 set -euo pipefail
 
-TOOLS=(prometheus promtool alertmanager amtool)
-PACKAGES=(prometheus prometheus-alertmanager)
+TOOLS=(prometheus promtool alertmanager amtool chromium)
+PACKAGES=(prometheus prometheus-alertmanager chromium)
 PREFIX="install-tools:"
 
 missing_tools() {
@@ -35,10 +36,10 @@ alias_alertmanager() {
 }
 
 tool_version() {
-    # First line of `<tool> --version`, reduced to the version number.
-    local line
-    line="$("$1" --version 2>&1 | head -n 1)" || true
-    sed -E 's/.*version ([^ ]+).*/\1/' <<<"$line"
+    # The first dotted version number `<tool> --version` prints ("prometheus, version 2.42.0
+    # (...)", "Chromium 120.0.6099.224 built on Debian ..."); Debian's chromium wrapper may print
+    # a shell warning before it.
+    { "$1" --version 2>&1 || true; } | grep -oE '[0-9]+(\.[0-9]+)+' | head -n 1 || true
 }
 
 versions_summary() {

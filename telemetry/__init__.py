@@ -14,15 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from telemetry.bootstrap import Telemetry, setup
-from telemetry.breaker import Breaker, breaker, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
-from telemetry.bulkhead import Bulkhead, BulkheadFullError, bulkhead, bulkhead_reporter
+from telemetry.breaker import Breaker, circuit_breaker
+from telemetry.bulkheads import Bulkhead, BulkheadFullError, bulkhead, bulkhead_reporter
 from telemetry.correlation import get_correlation_id
-from telemetry.health import fallback_used, set_degraded
+from telemetry.fallback import fallback_used, set_degraded
 from telemetry.logging import configure_logging
 from telemetry.ratelimit import rate_limiter
 from telemetry.recorder import record
 from telemetry.recovery import recovery_job, watch_recovery_backlog
-from telemetry.timeout import time_budget, timeout, wait_for
+from telemetry.retry import retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+from telemetry.timeouts import time_budget, timeout, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,9 +33,9 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "Telemetry",
-    "breaker",
     "bulkhead",
     "bulkhead_reporter",
+    "circuit_breaker",
     "configure_logging",
     "fallback_used",
     "get_correlation_id",
@@ -77,10 +78,14 @@ def instrument(
         from telemetry.integrations.fastapi import instrument_app
 
         instrument_app(
-            app, result, metrics_token=metrics_token, metrics_allow=metrics_allow, protected_paths=protected_paths
+            app,
+            telemetry=result,
+            metrics_token=metrics_token,
+            metrics_allow=metrics_allow,
+            protected_paths=protected_paths,
         )
     if engine is not None:
         from telemetry.integrations.sqlalchemy import instrument_engine
 
-        instrument_engine(engine)
+        instrument_engine(engine, telemetry=result)
     return result

@@ -1,6 +1,6 @@
 """What every named reporting handle (time budgets, rate limiters, bulkheads, recovery jobs)
-needs: one handle per name for the process, pre-bound children for the current registry, and
-a containment path so that reporting never raises into the caller.
+needs: one handle per name for the process, and pre-bound children for the current registry.
+Reporting never raises: each handle calls :func:`telemetry.containment.contained` on failure.
 
 Handles live in :data:`telemetry.state.STATE` (one registry per kind), so ``state.reset()``
 forgets them with everything else. A handle re-binds when the process recorder changes (a new
@@ -9,10 +9,9 @@ forgets them with everything else. A handle re-binds when the process recorder c
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from telemetry import catalog, state
+from telemetry import state
 from telemetry.recorder import get_recorder
 
 if TYPE_CHECKING:
@@ -20,10 +19,9 @@ if TYPE_CHECKING:
 
     from telemetry.metrics import Instruments
 
-__all__ = ["contained", "current_instruments", "handles", "named"]
+__all__ = ["current_instruments", "handles", "named"]
 
 H = TypeVar("H")
-_log = logging.getLogger("telemetry")
 
 
 def current_instruments() -> Instruments:
@@ -48,15 +46,3 @@ def named(kind: str, name: str, create: Callable[[], H]) -> H:
 def handles(kind: str) -> list[Any]:
     """Every handle of ``kind`` made so far (for scrape-time collectors)."""
     return list((state.STATE.extra.get(kind) or {}).values())
-
-
-def contained(what: str) -> None:
-    """Call from an ``except`` block: count the failure, tell stdlib logging once per kind."""
-    try:
-        current_instruments().inc(catalog.TELEMETRY_SINK_ERRORS, "metrics")
-        key = f"handles:{what}"
-        if key not in state.STATE.warned:
-            state.STATE.warned.add(key)
-            _log.warning("telemetry could not record %s; further failures are only counted", what, exc_info=True)
-    except Exception:  # noqa: S110 - the last line of defence must not raise either
-        pass

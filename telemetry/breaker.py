@@ -1,17 +1,15 @@
-"""Home-grown breakers and retries report in one line each; and the one breaker-state collector.
+"""Home-grown circuit breakers report in one line each; and the one breaker-state collector.
 
 Usage::
 
     import telemetry
 
-    payments = telemetry.breaker("payments")   # every state series exists from here on
-    payments.state_changed("closed", "open")    # in your breaker's transition code
-    payments.rejected()                         # when it refuses a call
-    payments.succeeded()                        # or payments.failed(exc)
+    payments = telemetry.circuit_breaker("payments")   # every state series exists from here on
+    payments.state_changed("closed", "open")            # in your breaker's transition code
+    payments.rejected()                                 # when it refuses a call
+    payments.succeeded()                                # or payments.failed(exc)
 
-    telemetry.retry_scheduled("payments", attempt=1, delay=0.2, error=exc)
-    telemetry.retry_succeeded("payments", attempts=2, waited=0.2)
-    telemetry.retry_exhausted("payments", attempts=3, waited=0.6, error=exc)
+Retries have their own module, :mod:`telemetry.retry`.
 
 A :class:`Breaker` handle is the single place where a breaker's state lives for telemetry,
 whoever drives it: the pybreaker and purgatory integrations use the same handles. The
@@ -30,17 +28,17 @@ default registry needs nothing.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
+from telemetry.containment import contained, warn_once
 from telemetry.events.breaker import CircuitCallFailed, CircuitCallRejected, state_changed_event
-from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
 from telemetry.labels import OTHER, clean
 from telemetry.metrics import family
 from telemetry.recorder import get_recorder, record
+from telemetry.state import LOCK, STATE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,29 +49,12 @@ __all__ = [
     "STATES",
     "Breaker",
     "BreakerCollector",
-    "breaker",
+    "circuit_breaker",
     "normalize_state",
-    "retry_abandoned",
-    "retry_exhausted",
-    "retry_scheduled",
-    "retry_succeeded",
 ]
 
 STATES: Final = catalog.BREAKER_STATES
 _ALIASES: Final = {"opened": "open", "half_opened": "half_open", "halfopen": "half_open"}
-_log = logging.getLogger("telemetry")
-_warned: set[str] = set()
-
-
-def _contained(what: str) -> None:
-    """Called from an ``except`` block: count the failure, tell stdlib logging once per kind."""
-    try:
-        get_recorder().instruments.inc(catalog.TELEMETRY_SINK_ERRORS, "metrics")
-        if what not in _warned:
-            _warned.add(what)
-            _log.warning("telemetry could not record %s; further failures are only counted", what, exc_info=True)
-    except Exception:  # noqa: S110 - the last line of defence must not raise either
-        pass
 
 
 def normalize_state(state: object) -> str | None:
@@ -89,7 +70,7 @@ def normalize_state(state: object) -> str | None:
 
 
 class Breaker:
-    """Telemetry for one circuit breaker, by name. Get it with :func:`breaker`.
+    """Telemetry for one circuit breaker, by name. Get it with :func:`circuit_breaker`.
 
     The handle tracks the state it was last told about and the time spent in each state.
     Transitions, failures and rejections are recorded as events (metric, span, log);
@@ -165,9 +146,7 @@ class Breaker:
         try:
             target = normalize_state(new)
             if target is None:
-                if f"state:{new!r}" not in _warned:
-                    _warned.add(f"state:{new!r}")
-                    _log.warning("breaker %r reported unknown state %r; ignored", self.name, new)
+                warn_once(f"state:{new!r}", "breaker %r reported unknown state %r; ignored", self.name, new)
                 return
             left = self._move(target)
             if left is None:
@@ -176,7 +155,7 @@ class Breaker:
             source = normalize_state(old) if old is not None else None
             record(state_changed_event(self.name, source if source not in (None, target) else left, target))
         except Exception:
-            _contained("a breaker state change")
+            contained("a breaker state change")
 
     def succeeded(self) -> None:
         """A call went through and succeeded: one pre-bound counter, nothing else (the hot path:
@@ -187,7 +166,7 @@ class Breaker:
                 bound = self._bind()
             bound[1]()
         except Exception:
-            _contained("a breaker success")
+            contained("a breaker success")
 
     def failed(self, error: BaseException | None = None) -> None:
         """A call went through and failed in a way that counts against the breaker."""
@@ -195,7 +174,7 @@ class Breaker:
             self._bind()
             record(CircuitCallFailed(breaker_name=self.name, state=self._state, caused_by=error))
         except Exception:
-            _contained("a breaker failure")
+            contained("a breaker failure")
 
     def rejected(self) -> None:
         """The breaker refused a call without trying the dependency."""
@@ -203,38 +182,27 @@ class Breaker:
             self._bind()
             record(CircuitCallRejected(breaker_name=self.name, state=self._state))
         except Exception:
-            _contained("a breaker rejection")
+            contained("a breaker rejection")
 
 
-_breakers: dict[str, Breaker] = {}
-_breakers_lock = threading.Lock()
-
-
-def breaker(name: str, *, state: object = "closed") -> Breaker:
+def circuit_breaker(name: str, *, state: object = "closed") -> Breaker:
     """The telemetry handle of breaker ``name``, created on first use (one per name).
 
     A new handle starts in ``state`` (the breaker's current state when known); an existing
     handle keeps its own (use :meth:`Breaker.sync` to adopt an observed one). The handle's
     state series are exported from the moment it exists.
     """
-    found = _breakers.get(name)
+    found: Breaker | None = STATE.breakers.get(name)
     if found is None:
-        with _breakers_lock:
-            found = _breakers.get(name)
+        with LOCK:
+            found = STATE.breakers.get(name)
             if found is None:
-                found = _breakers[name] = Breaker(name, state)
+                found = STATE.breakers[name] = Breaker(name, state)
     try:
         found._bind()
     except Exception:
-        _contained("a breaker registration")
+        contained("a breaker registration")
     return found
-
-
-def reset_breakers() -> None:
-    """Forget every handle (tests)."""
-    with _breakers_lock:
-        _breakers.clear()
-    _first_attempt.clear()
 
 
 class BreakerCollector:
@@ -250,7 +218,7 @@ class BreakerCollector:
         states = family(catalog.CIRCUIT_STATE)
         spent = family(catalog.CIRCUIT_TIME_IN_STATE)
         seen: set[str] = set()
-        for handle in list(_breakers.values()):
+        for handle in list(STATE.breakers.values()):
             label = handle.label
             # Names folded into _OTHER cannot share one set of state series; skip, never merge.
             if label == OTHER or label in seen:
@@ -265,51 +233,3 @@ class BreakerCollector:
 
 
 COLLECTOR: Final = BreakerCollector()
-
-# --- retries --------------------------------------------------------------------------------
-_first_attempt: dict[str, tuple[Instruments, Any, Any]] = {}
-_FIRST_ATTEMPT_CACHE: Final = 1024
-
-
-def _first_attempt_succeeded(name: str) -> None:
-    """The common case, on two pre-bound counters: no event, span event, log line or histogram
-    observation (``resilience_retry_calls_total{outcome="success_first_attempt"}`` is its count)."""
-    try:
-        instruments = get_recorder().instruments
-        hit = _first_attempt.get(name)
-        if hit is None or hit[0] is not instruments:
-            label = instruments.admit(catalog.RETRY_NAME, name)
-            if len(_first_attempt) >= _FIRST_ATTEMPT_CACHE:
-                _first_attempt.clear()
-            hit = _first_attempt[name] = (
-                instruments,
-                instruments.child(catalog.RETRY_CALLS, label, "success_first_attempt").inc,
-                instruments.child(catalog.RETRY_ATTEMPTS, label).inc,
-            )
-        hit[1]()
-        hit[2]()
-    except Exception:
-        _contained("a first-attempt success")
-
-
-def retry_scheduled(name: str, attempt: int, delay: float, error: BaseException | None = None) -> None:
-    """Attempt number ``attempt`` failed with ``error``; the next one follows in ``delay`` seconds."""
-    record(RetryScheduled(retry_name=name, attempt=attempt, delay=delay, caused_by=error))
-
-
-def retry_succeeded(name: str, attempts: int = 1, waited: float = 0.0) -> None:
-    """The call succeeded on attempt number ``attempts`` after sleeping ``waited`` seconds in total."""
-    if attempts <= 1:
-        _first_attempt_succeeded(name)
-    else:
-        record(RetrySucceeded(retry_name=name, attempts=attempts, waited=waited))
-
-
-def retry_exhausted(name: str, attempts: int, waited: float = 0.0, error: BaseException | None = None) -> None:
-    """Every allowed attempt failed (the last with ``error``); the span is marked, one WARNING logged."""
-    record(RetryExhausted(retry_name=name, attempts=attempts, waited=waited, caused_by=error))
-
-
-def retry_abandoned(name: str, attempts: int, waited: float = 0.0, error: BaseException | None = None) -> None:
-    """Attempt number ``attempts`` failed with an error the policy does not retry."""
-    record(RetryAbandoned(retry_name=name, attempts=attempts, waited=waited, caused_by=error))

@@ -1,10 +1,9 @@
 """Correlation IDs: one ID per request that follows it through DB, outbox, broker and DLQ.
 
-The ID lives in a contextvar. :class:`CorrelationIdMiddleware` (pure ASGI, so it works under
-any ASGI framework and never hides the contextvar from exception handlers) reads it from a
-request header, accepts only ``^[A-Za-z0-9._:-]{1,128}$`` and otherwise generates one, echoes
-it in the response, puts it on the server span and in W3C baggage, and resets the contextvar
-when the request ends so nothing bleeds into the next request.
+The ID lives in a contextvar, bound for a block with :func:`bound`; only
+``^[A-Za-z0-9._:-]{1,128}$`` is accepted, anything else is replaced by a fresh ID. The ASGI
+middleware that binds one per HTTP request is
+:class:`telemetry.integrations.fastapi.CorrelationIdMiddleware`.
 
 For messages, :func:`inject` writes ``traceparent``/``tracestate`` and the ID into a header
 mapping (outgoing message or outbox row) and :func:`extract` / :func:`restored` read them
@@ -14,32 +13,22 @@ back on the consumer side, validating everything they read.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from opentelemetry import baggage, context, propagate, trace
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    Scope = MutableMapping[str, Any]
-    Message = MutableMapping[str, Any]
-    Receive = Callable[[], Awaitable[Message]]
-    Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from opentelemetry import context, propagate
 
 __all__ = [
     "BAGGAGE_KEY",
     "HEADER",
     "SPAN_ATTRIBUTE",
-    "CorrelationIdMiddleware",
     "bound",
     "extract",
     "get_correlation_id",
+    "header_text",
     "inject",
     "is_valid",
     "new_correlation_id",
@@ -50,7 +39,6 @@ HEADER: Final = "x-correlation-id"
 BAGGAGE_KEY: Final = "correlation_id"
 SPAN_ATTRIBUTE: Final = "app.correlation_id"
 _VALID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_log = logging.getLogger("telemetry.correlation")
 
 _correlation_id: ContextVar[str | None] = ContextVar("telemetry_correlation_id", default=None)
 
@@ -81,7 +69,8 @@ def bound(correlation_id: str | None) -> Iterator[str]:
         _correlation_id.reset(token)
 
 
-def _as_text(value: object) -> str | None:
+def header_text(value: object) -> str | None:
+    """A header value as text: ``str`` as is, ASCII ``bytes`` decoded, anything else ``None``."""
     if isinstance(value, bytes | bytearray):
         try:
             return bytes(value).decode("ascii")
@@ -94,7 +83,7 @@ class _HeaderGetter:
     """A propagator getter over a message-header mapping that tolerates any value type."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
-        value = _as_text(carrier.get(key))
+        value = header_text(carrier.get(key))
         # W3C values are short; an oversized value is garbage, not a trace context.
         if value is None or len(value) > 512:
             return None
@@ -134,7 +123,7 @@ def extract(headers: Mapping[str, Any] | None) -> tuple[context.Context, str | N
         ctx = propagate.extract(headers, getter=_GETTER)  # type: ignore[arg-type]
     except Exception:
         ctx = context.Context()
-    value = _as_text(headers.get(HEADER)) if HEADER in headers else None
+    value = header_text(headers.get(HEADER)) if HEADER in headers else None
     return ctx, value if is_valid(value) else None
 
 
@@ -146,61 +135,3 @@ def restored(headers: Mapping[str, Any] | None, fallback: str | None = None) -> 
     _, value = extract(headers)
     with bound(value or fallback) as bound_value:
         yield bound_value
-
-
-class CorrelationIdMiddleware:
-    """Pure ASGI middleware binding one correlation ID per HTTP request.
-
-    Args:
-        app: the wrapped ASGI application.
-        header_names: request headers to read, first valid one wins (``X-Correlation-ID``
-            then ``X-Request-ID`` by default). The first name is echoed in the response.
-    """
-
-    def __init__(self, app: ASGIApp, header_names: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID")) -> None:
-        self.app = app
-        self.header_names = tuple(name.lower().encode("latin-1") for name in header_names)
-        self.response_header = self.header_names[0]
-
-    def _incoming(self, scope: Scope) -> tuple[str | None, bool]:
-        """The accepted incoming ID, and whether an invalid one was offered."""
-        offered = False
-        headers = dict(scope.get("headers") or ())
-        for name in self.header_names:
-            raw = headers.get(name)
-            if raw is None:
-                continue
-            offered = True
-            value = _as_text(raw)
-            if is_valid(value):
-                return value, False
-        return None, offered
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming, replaced = self._incoming(scope)
-        value = incoming or new_correlation_id()
-        if replaced:
-            # Log the new ID only: the offered value is attacker-controlled.
-            _log.debug("invalid correlation ID header replaced by %s", value)
-        token = _correlation_id.set(value)
-        ctx_token = context.attach(baggage.set_baggage(BAGGAGE_KEY, value))
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attribute(SPAN_ATTRIBUTE, value)
-        encoded = value.encode("ascii")
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != self.response_header]
-                headers.append((self.response_header, encoded))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            context.detach(ctx_token)
-            _correlation_id.reset(token)

@@ -1,4 +1,4 @@
-"""Health checks (a registry plus a FastAPI router), fallbacks and degraded mode.
+"""Health checks: a registry of named checks plus a FastAPI router.
 
 Usage::
 
@@ -14,39 +14,26 @@ Usage::
 
     app.include_router(health_router(health))   # /health/live, /health/ready, /health/detailed
 
-    telemetry.fallback_used("exchange_rates", reason="circuit_open")
-    telemetry.set_degraded("search", reason="index unavailable")   # ... degraded=False when back
-
 Checks run concurrently, each under its own timeout; a hung check counts as ``timeout``. A
 check fails by raising or by returning ``False``. Every run is counted in
 ``resilience_health_checks_total{check, outcome}`` and timed in
 ``resilience_health_check_duration_seconds``. Answers carry exception *types* only, never
-messages, which may hold connection strings or tokens.
+messages, which may hold connection strings or tokens. Fallbacks and degraded mode are in
+:mod:`telemetry.fallback`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from telemetry import catalog
-from telemetry.events.health import (
-    DegradedModeEntered,
-    DegradedModeExited,
-    FallbackUsed,
-    HealthCheckFailed,
-    HealthCheckPassed,
-)
+from telemetry.events.health import HealthCheckFailed, HealthCheckPassed
 from telemetry.labels import error_type
-from telemetry.recorder import get_recorder, record
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from telemetry.recorder import record
 
 __all__ = [
     "Check",
@@ -54,10 +41,8 @@ __all__ = [
     "HealthRegistry",
     "HealthReport",
     "amqp_check",
-    "fallback_used",
     "health_router",
     "s3_check",
-    "set_degraded",
     "sqlalchemy_check",
 ]
 
@@ -263,50 +248,3 @@ def amqp_check(connection: Any) -> Check:
         return not connection.is_closed
 
     return broker
-
-
-# --- fallbacks and degraded mode ----------------------------------------------------------------
-_degraded: dict[str, bool] = {}
-_degraded_lock = threading.Lock()
-
-
-def fallback_used(operation: str, reason: str, error: BaseException | None = None) -> None:
-    """A fallback answered for ``operation`` because of ``reason`` (a short, bounded word such as
-    ``circuit_open``, ``timeout``, ``error``); ``error`` only adds ``error.type`` to span and log."""
-    record(FallbackUsed(operation=operation, reason=reason, caused_by=error))
-
-
-def set_degraded(component: str, degraded: bool = True, *, reason: str = "") -> None:
-    """Mark ``component`` degraded (gauge 1, WARNING) or back to normal (gauge 0, INFO).
-
-    Only changes are logged; declaring a component healthy for the first time just creates
-    its series at 0, so "degraded for N minutes" alerts have a series from start-up.
-    """
-    with _degraded_lock:
-        previous = _degraded.get(component)
-        _degraded[component] = degraded
-    if previous is None and not degraded:
-        try:
-            instruments = get_recorder().instruments
-            instruments.set(catalog.DEGRADED, 0, instruments.admit(catalog.COMPONENT, component))
-        except Exception:  # noqa: S110 - telemetry never breaks the caller
-            pass
-        return
-    if previous == degraded:
-        return
-    if degraded:
-        record(DegradedModeEntered(component=component, reason=reason))
-    else:
-        record(DegradedModeExited(component=component))
-
-
-def degraded_components() -> Mapping[str, bool]:
-    """Components declared so far and whether each is degraded now."""
-    with _degraded_lock:
-        return dict(_degraded)
-
-
-def reset_degraded() -> None:
-    """Forget declared components (tests)."""
-    with _degraded_lock:
-        _degraded.clear()

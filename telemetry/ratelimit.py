@@ -28,7 +28,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
-from telemetry._handles import contained, current_instruments, named
+from telemetry._handles import current_instruments, named
+from telemetry.containment import contained
 from telemetry.events.ratelimit import (
     RateLimitFallbackEntered,
     RateLimitFallbackExited,

@@ -37,10 +37,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, final
 
 from telemetry import catalog
-from telemetry._handles import contained, current_instruments, named
+from telemetry._handles import current_instruments, named
+from telemetry.containment import contained
 from telemetry.events.recovery import (
     RecoveryDependencyLost,
     RecoveryDependencyReturned,
@@ -49,9 +51,9 @@ from telemetry.events.recovery import (
     RecoveryRunFailed,
     WorkParked,
 )
+from telemetry.labels import clean
 from telemetry.metrics import family
-from telemetry.outbox._cache import CachedReading
-from telemetry.outbox.backlog import _timestamp
+from telemetry.reading import CachedReading, unwatch, watch
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
@@ -67,12 +69,14 @@ __all__ = [
     "RecoveryJob",
     "RecoveryRun",
     "recovery_job",
+    "unwatch_recovery_backlog",
     "watch_recovery_backlog",
 ]
 
 #: seed 003's status for deposits waiting for the network; the collector's default
 PENDING_NETWORK_RECOVERY: Final = "PENDING_NETWORK_RECOVERY"
 _KIND: Final = "telemetry.recovery"
+_WATCH: Final = "recovery"
 
 
 class RecoveryJob:
@@ -267,9 +271,12 @@ class RecoveryBacklogCollector:
         timeout: float = 2.0,
         min_interval: float = 5.0,
     ) -> None:
-        from telemetry.integrations.contract import require
-
-        sa = require("sqlalchemy", "sqlalchemy", what="the recovery backlog collector")
+        try:
+            import sqlalchemy as sa
+        except ImportError as exc:
+            msg = "the recovery backlog collector needs: pip install 'resilience-telemetry[sqlalchemy]'"
+            raise ImportError(msg) from exc
+        self._owns_engine = isinstance(engine, str)
         if isinstance(engine, str):
             engine = sa.create_engine(engine, pool_size=1, max_overflow=0, pool_pre_ping=True)
         if not isinstance(engine, sa.Engine):
@@ -277,12 +284,13 @@ class RecoveryBacklogCollector:
             raise TypeError(msg)
         self.engine = engine
         self.name = name
-        self.label = current_instruments().admit(catalog.RECOVERY_NAME, name)
+        # One series per watched name (the developer's calls bound them): cleaned, never folded.
+        self.label = clean(name)
         self.table = table if schema is None else f"{schema}.{table}"
         self.parked = tuple(parked)
-        columns = [sa.column(status_column)] + ([sa.column(created_column)] if created_column else [])
+        columns: list[Any] = [sa.column(status_column)] + ([sa.column(created_column)] if created_column else [])
         rows = sa.table(table, *columns, schema=schema)
-        aggregates = [sa.func.count()] + ([sa.func.min(rows.c[created_column])] if created_column else [])
+        aggregates: list[Any] = [sa.func.count()] + ([sa.func.min(rows.c[created_column])] if created_column else [])
         self._query = sa.select(*aggregates).where(rows.c[status_column].in_(self.parked))
         self._ages = created_column is not None
         self._timeout_ms = max(1, int(timeout * 1000))
@@ -298,14 +306,11 @@ class RecoveryBacklogCollector:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.set_config("statement_timeout", str(self._timeout_ms), True)))  # noqa: FBT003
             row = conn.execute(self._query).one()
-        return RecoveryBacklogReading(int(row[0]), _timestamp(row[1]) if self._ages else None)
+        return RecoveryBacklogReading(int(row[0]), _unix_time(row[1]) if self._ages else None)
 
     def describe(self) -> list[Any]:
         # Names only: registering must not run the query.
-        specs = [catalog.RECOVERY_BACKLOG, catalog.RECOVERY_BACKLOG_STALE]
-        if self._ages:
-            specs.insert(1, catalog.RECOVERY_OLDEST_PARKED_AGE)
-        return [family(spec) for spec in specs]
+        return _describe()
 
     def collect(self) -> Iterator[Any]:
         value, stale = self.reading.get()
@@ -322,18 +327,47 @@ class RecoveryBacklogCollector:
         stale_family.add_metric([self.label], 1.0 if stale else 0.0)
         yield stale_family
 
+    def close(self) -> None:
+        """Let a read in flight finish, then free the engine if this collector made it."""
+        self.reading.wait_idle(self.reading.timeout)
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+def _unix_time(value: object) -> float | None:
+    """A ``min(created_at)`` as Unix time: naive datetimes are UTC, SQLite hands back text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _describe() -> list[Any]:
+    return [
+        family(catalog.RECOVERY_BACKLOG),
+        family(catalog.RECOVERY_OLDEST_PARKED_AGE),
+        family(catalog.RECOVERY_BACKLOG_STALE),
+    ]
+
 
 def watch_recovery_backlog(
     engine: Any, *, name: str, telemetry: Telemetry | None = None, **options: Any
 ) -> RecoveryBacklogCollector:
-    """Register a :class:`RecoveryBacklogCollector` with the set-up's registry and return it
-    (``options`` as for the collector; ``table`` defaults to ``name``). Unregister with
-    ``telemetry.instruments.unregister``."""
-    if telemetry is None:
-        from telemetry.bootstrap import setup
-
-        telemetry = setup()
+    """Export the parked backlog of recovery path ``name`` from the set-up's registry and return
+    its collector (``options`` as for :class:`RecoveryBacklogCollector`; ``table`` defaults to
+    ``name``). Watching a name that is already watched returns its collector and changes nothing;
+    every watched name of a registry is served by one collector."""
     options.setdefault("table", name)
-    collector = RecoveryBacklogCollector(engine, name=name, **options)
-    telemetry.instruments.register(collector)
-    return collector
+
+    def make(_names: list[str]) -> RecoveryBacklogCollector:
+        return RecoveryBacklogCollector(engine, name=name, **options)
+
+    key = clean(name)
+    return watch(_WATCH, telemetry, [key], make, label=catalog.RECOVERY_NAME.prom, describe=_describe)[key]
+
+
+def unwatch_recovery_backlog(name: str, *, telemetry: Telemetry | None = None) -> bool:
+    """Stop exporting ``name``'s backlog (its series leave ``/metrics``); ``False`` if it was not
+    watched. An engine the collector made from a URL is disposed."""
+    return bool(unwatch(_WATCH, telemetry, [clean(name)]))

@@ -29,8 +29,10 @@ class ProcessState:
     setup_options: dict[str, Any] = field(default_factory=dict)
     #: the :class:`telemetry.recorder.Recorder` every ``record()`` goes through, or ``None``
     recorder: Any = None
-    #: home-grown breakers by name (``telemetry.breaker.breaker(name)``)
+    #: home-grown breakers by name (``telemetry.breaker.circuit_breaker(name)``)
     breakers: dict[str, Any] = field(default_factory=dict)
+    #: per retry name, the pre-bound first-attempt counters (``telemetry.retry``)
+    retry_first_attempt: dict[str, Any] = field(default_factory=dict)
     #: degraded flags by component (``telemetry.fallback.set_degraded``)
     degraded: dict[str, bool] = field(default_factory=dict)
     #: warnings already given once (by key)

@@ -9,7 +9,8 @@ import pytest
 from opentelemetry import trace
 
 from telemetry import correlation
-from telemetry.correlation import CorrelationIdMiddleware, extract, get_correlation_id, inject, is_valid, restored
+from telemetry.correlation import extract, get_correlation_id, inject, is_valid, restored
+from telemetry.integrations.fastapi import CorrelationIdMiddleware
 from telemetry.testing import in_memory_tracer
 
 

@@ -70,3 +70,64 @@ def test_public_api_is_sorted_and_complete() -> None:
     assert telemetry.__all__ == sorted(telemetry.__all__)
     for name in telemetry.__all__:
         assert hasattr(telemetry, name), name
+
+
+def test_submodules_are_modules_not_shadowed_by_functions() -> None:
+    """``import telemetry.breaker as tb`` gives the module; the breaker factory has its own name."""
+    import types
+
+    import telemetry.breaker as tb
+    from telemetry import fallback, retry
+
+    assert [type(tb), type(retry), type(fallback)] == [types.ModuleType] * 3
+    assert telemetry.breaker is tb
+    assert telemetry.circuit_breaker is tb.circuit_breaker
+    assert telemetry.retry_scheduled is retry.retry_scheduled
+    assert telemetry.set_degraded is fallback.set_degraded
+
+
+# Each optional library is blocked in a fresh interpreter (``sys.modules[name] = None`` makes
+# any import of it fail); every entry point must then name the extra that installs it.
+MISSING_LIBRARY_CALLS = {
+    "stamina": [
+        "from telemetry.integrations.stamina import instrument_stamina as f; f()",
+        "from telemetry.integrations.stamina import uninstrument_stamina as f; f()",
+        "from telemetry.integrations.stamina import is_instrumented as f; f()",
+        "from telemetry.integrations.stamina import retry as f; f(on=ValueError)",
+    ],
+    "tenacity": ["from telemetry.integrations.tenacity import instrument_retrying as f; f(object())"],
+    "pybreaker": ["from telemetry.integrations.pybreaker import instrument_breaker as f; f(object())"],
+    "purgatory": ["from telemetry.integrations.purgatory import instrument_factory as f; f(object())"],
+    "sqlalchemy": ["from telemetry.integrations.sqlalchemy import instrument_engine as f; f(object())"],
+    "fastapi": ["from telemetry.integrations.fastapi import instrument_app as f; f(object())"],
+}
+
+
+def test_a_missing_optional_library_gives_the_install_hint() -> None:
+    """No bare ModuleNotFoundError: an ImportError whose message is the pip install hint."""
+    script = f"""
+import json, sys
+results = []
+for library, calls in {MISSING_LIBRARY_CALLS!r}.items():
+    for call in calls:
+        for name in list(sys.modules):
+            if name == library or name.startswith(library + ".") or name.startswith("telemetry.integrations"):
+                del sys.modules[name]
+        sys.modules[library] = None
+        try:
+            exec(call)
+            results.append([library, "no error"])
+        except ImportError as exc:
+            results.append([library, type(exc).__name__, str(exc).rpartition(": ")[2]])
+        del sys.modules[library]
+print(json.dumps(results))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    expected = [
+        [library, "ImportError", f"pip install 'resilience-telemetry[{library}]'"]
+        for library, calls in MISSING_LIBRARY_CALLS.items()
+        for _call in calls
+    ]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected

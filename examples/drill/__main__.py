@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from examples.drill.evidence import collect
 from examples.drill.report import Outcome, Timeline, write_report
+from examples.drill.report_html import write_html_if_possible
 from examples.drill.service import Service, Traffic
 from examples.drill.stack import Stack, tools_available
 from telemetry import catalog
@@ -251,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     timeline = Timeline()
     outcomes: list[Outcome] = []
     coverage: dict[str, Any] = {}
+    record: dict[str, Any] = {}
     with Stack(workdir / "stack") as stack:
         stack.pager.start()
         stack.otlp.start()
@@ -279,18 +282,23 @@ def main(argv: list[str] | None = None) -> int:
                 "dashboards",
                 f"{coverage['queries'] - len(coverage['empty'])} of {coverage['queries']} panel queries return data",
             )
+            rate_window = drill_config(stack.pager.port, scale=args.scale).rate_window
+            record = collect(stack, timeline, outcomes, coverage, rate_interval=rate_window)
         finally:
             service.stop()
     folder = args.out.resolve()
     report = write_report(folder, timeline, outcomes, coverage)
     shutil.copy(service.log_path, folder / "service.log")
+    html_report = write_html_if_possible(folder, record) if record else None
     missing = [o.alertname for o in outcomes if not o.ok]
     print(f"\nreport: {report}")
     if missing:
         print(f"expected pages missing or unresolved: {', '.join(missing)}")
-        return 1
-    print(f"all {len(outcomes)} expected pages arrived and resolved")
-    return 0
+    else:
+        print(f"all {len(outcomes)} expected pages arrived and resolved")
+    if html_report is not None:
+        print(f"HTML report: {html_report}")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -256,6 +256,12 @@ class SpanSeen:
     name: str
     attributes: dict[str, Any]
     events: list[str]
+    # Enough to draw the trace as a waterfall in the HTML report.
+    span_id: str = ""
+    parent_span_id: str = ""
+    start: float = 0.0  # Unix seconds
+    end: float = 0.0
+    error: bool = False
 
 
 @dataclass
@@ -293,6 +299,11 @@ class OtlpSink:
                         name=span.name,
                         attributes={a.key: value(a.value) for a in span.attributes},
                         events=[event.name for event in span.events],
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        start=span.start_time_unix_nano / 1e9,
+                        end=span.end_time_unix_nano / 1e9,
+                        error=span.status.code == span.status.STATUS_CODE_ERROR,
                     )
                     for span in scope.spans
                 )

@@ -23,7 +23,8 @@ from examples.orders.broker import Broker, make_broker
 from examples.orders.faults import Faults, PoolHostage
 from examples.orders.settings import Settings
 from examples.orders.storage import Storage
-from telemetry.health import HealthRegistry, fallback_used, health_router, set_degraded, sqlalchemy_check
+from telemetry.fallback import fallback_used, set_degraded
+from telemetry.health import HealthRegistry, health_router, sqlalchemy_check
 from telemetry.integrations.sqlalchemy import instrument_engine
 from telemetry.integrations.tenacity import instrument_retrying
 from telemetry.outbox import OutboxRelay, enqueue, outbox_table, watch_outbox

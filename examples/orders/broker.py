@@ -9,14 +9,9 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from telemetry.integrations.aio_pika import (
-    AioPikaDeadLetterSource,
-    instrument_consumer,
-    redrive,
-    watch_dead_letter_queues,
-)
-from telemetry.outbox import AioPikaPublisher
-from telemetry.outbox.memory import InMemoryBroker
+from telemetry.dlq import redrive, watch_dead_letter_queues
+from telemetry.integrations.aio_pika import AioPikaDeadLetterSource, AioPikaPublisher, instrument_consumer
+from telemetry.testing.broker import InMemoryBroker
 
 if TYPE_CHECKING:
     from examples.orders.faults import Faults

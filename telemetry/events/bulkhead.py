@@ -1,7 +1,7 @@
 """Bulkhead events: a call refused because the bulkhead (a concurrency limit) was full.
 
 Admitted calls have no event: entering and leaving a bulkhead is the hot path and only moves
-pre-bound children (:class:`telemetry.bulkhead.BulkheadReporter`).
+pre-bound children (:class:`telemetry.bulkheads.BulkheadReporter`).
 """
 
 from __future__ import annotations

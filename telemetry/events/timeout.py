@@ -1,7 +1,7 @@
 """Timeout events: an operation ran out of its time budget.
 
 Operations that finish within their budget have no event: they are the hot path and are
-counted on pre-bound children by :class:`telemetry.timeout.TimeBudget` (no span event, no log
+counted on pre-bound children by :class:`telemetry.timeouts.TimeBudget` (no span event, no log
 line). Timeouts that other parts of the package already see (pool checkouts, health checks,
 S3 calls, retries stopped by their delay) keep their own metrics and never become this event.
 """

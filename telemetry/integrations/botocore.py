@@ -20,7 +20,8 @@ Outcomes: ``success`` (2xx); ``throttled`` (429 or a throttling code such as ``S
 ``server_error`` (other 5xx); ``client_error`` (other 4xx, e.g. ``NoSuchKey``, whose code is
 the event's ``error.type``); ``timeout`` (connect or read timeout); ``connection_error``
 (anything else that left no HTTP answer: refused, reset, DNS, proxy). A failure is counted
-once, after botocore's retries, as the caller sees it.
+once, after botocore's retries, as the caller sees it. An operation started inside
+OpenTelemetry's ``suppress_instrumentation()`` is not recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 from typing import Any, Final
 
 from telemetry.events.dependency import DependencyCallFailed, DependencyCallSucceeded
+from telemetry.integrations.contract import Instrumented, check_telemetry, enabled
 from telemetry.labels import clean, error_type
 from telemetry.recorder import record
 
@@ -37,12 +39,14 @@ __all__ = [
     "classify_response",
     "instrument_client",
     "instrument_session",
+    "is_instrumented",
     "uninstrument_client",
     "uninstrument_session",
 ]
 
 _ID: Final = "resilience-telemetry"
 _STARTED: Final = "resilience_telemetry.started_at"
+_EMITTERS: Final = Instrumented("botocore")
 # botocore's own list (retries/standard.py) plus S3's SlowDown: these are load shedding, not faults.
 THROTTLING_CODES: Final = frozenset(
     {
@@ -88,7 +92,8 @@ def _retries(context: dict[str, Any]) -> int:
 
 
 def _on_start(context: dict[str, Any], **_: Any) -> None:
-    context[_STARTED] = time.perf_counter()
+    if enabled():
+        context[_STARTED] = time.perf_counter()
 
 
 def _on_after_call(
@@ -159,6 +164,12 @@ def _register(emitter: Any) -> None:
     for event_name, handler, unique_id, first in _HOOKS:
         register = emitter.register_first if first else emitter.register
         register(event_name, handler, unique_id=unique_id)
+    _EMITTERS.add(emitter, lambda: _unregister(emitter))
+
+
+def _unregister(emitter: Any) -> None:
+    for event_name, _, unique_id, _first in _HOOKS:
+        emitter.unregister(event_name, unique_id=unique_id)
 
 
 def _emitter(target: Any) -> Any:
@@ -169,29 +180,38 @@ def _emitter(target: Any) -> Any:
     return events if events is not None else target.get_component("event_emitter")  # a botocore Session
 
 
-def instrument_client(client: Any) -> None:
-    """Record every operation of this botocore/boto3 client; a second call adds nothing."""
+def is_instrumented(target: Any) -> bool:
+    """Whether :func:`instrument_client` / :func:`instrument_session` instrumented ``target``
+    itself (a client created by an instrumented session has the hooks but is not listed)."""
+    return _emitter(target) in _EMITTERS
+
+
+def instrument_client(client: Any, *, telemetry: object = None) -> Any:
+    """Record every operation of this botocore/boto3 client and return it; a second call adds nothing."""
+    check_telemetry(telemetry)
     _register(_emitter(client))
+    return client
 
 
-def instrument_session(session: Any) -> None:
+def instrument_session(session: Any, *, telemetry: object = None) -> Any:
     """Record the operations of every client ``session`` (boto3 or botocore) creates from now on.
 
-    Clients copy the session's hooks when they are created; earlier clients are unaffected.
+    Returns ``session``. Clients copy the session's hooks when they are created; earlier
+    clients are unaffected.
     """
+    check_telemetry(telemetry)
     _register(_emitter(session))
+    return session
 
 
-def _unregister(emitter: Any) -> None:
-    for event_name, _, unique_id, _first in _HOOKS:
-        emitter.unregister(event_name, unique_id=unique_id)
+def uninstrument_client(client: Any) -> Any:
+    """Remove the hooks from this client and return it; a client never instrumented is left as it is."""
+    emitter = _emitter(client)
+    if not _EMITTERS.remove(emitter):
+        _unregister(emitter)  # hooks copied from an instrumented session
+    return client
 
 
-def uninstrument_client(client: Any) -> None:
-    """Remove the hooks from this client; a client never instrumented is left as it is."""
-    _unregister(_emitter(client))
-
-
-def uninstrument_session(session: Any) -> None:
-    """Remove the hooks from ``session``; clients it created earlier keep theirs."""
-    _unregister(_emitter(session))
+def uninstrument_session(session: Any) -> Any:
+    """Remove the hooks from ``session`` and return it; clients it created earlier keep theirs."""
+    return uninstrument_client(session)

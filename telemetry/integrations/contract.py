@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-__all__ = ["Instrumented", "enabled", "install_hint", "require"]
+__all__ = ["Instrumented", "check_telemetry", "enabled", "install_hint", "require"]
 
 
 def install_hint(extra: str) -> str:
@@ -36,11 +36,38 @@ def require(module: str, extra: str, *, what: str | None = None) -> ModuleType:
         raise ImportError(msg) from exc
 
 
-def enabled() -> bool:
-    """False inside OpenTelemetry's ``suppress_instrumentation()``: hooks then record nothing."""
-    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+def check_telemetry(telemetry: object) -> None:
+    """The ``telemetry=`` argument of an integration that records through the current recorder.
 
-    return bool(is_instrumentation_enabled())
+    Events go through the process's one recorder, so the only set-up such an integration can
+    record through is the current one; passing another is a mistake, said at once rather than
+    silently ignored. ``None`` means the current set-up (or the default one, made on first use).
+    """
+    if telemetry is None:
+        return
+    from telemetry.bootstrap import current
+
+    if telemetry is not current():
+        msg = "telemetry= must be the current set-up (the one telemetry.setup() returned last)"
+        raise ValueError(msg)
+
+
+_is_enabled: Callable[[], bool] | None = None
+
+
+def enabled() -> bool:
+    """False inside OpenTelemetry's ``suppress_instrumentation()``: hooks then record nothing.
+
+    Called on hot paths (every pool checkout): the function is looked up once, since an
+    ``import`` statement per call costs more than the check itself.
+    """
+    global _is_enabled  # noqa: PLW0603 - a lazily imported function, set once
+    check = _is_enabled
+    if check is None:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+        check = _is_enabled = is_instrumentation_enabled
+    return bool(check())
 
 
 class Instrumented:

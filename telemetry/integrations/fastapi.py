@@ -4,51 +4,77 @@ Usage::
 
     import telemetry
     app = FastAPI()
-    telemetry.instrument(app)              # or: instrument_app(app, telemetry.setup())
+    telemetry.instrument(app)              # or: instrument_app(app, telemetry=telemetry.setup())
 
 What it adds, in this order from the outside in: OpenTelemetry's FastAPI instrumentation
-(server spans; ``/metrics`` and ``/health`` excluded), :class:`~telemetry.correlation.
-CorrelationIdMiddleware`, and :class:`HttpServerMiddleware`, which records
-``http_server_request_duration_seconds`` with trace exemplars and turns an unhandled exception
-into one structured ERROR log and a ``500 {"error", "correlation_id"}`` answer with no
-internals. Validation errors answer 422 and ``HTTPException`` keeps its status, in the same
-envelope. Instrumenting the same app twice changes nothing.
+(server spans; ``/metrics`` and ``/health`` excluded), :class:`CorrelationIdMiddleware`, and
+:class:`HttpServerMiddleware`, which records ``http_server_request_duration_seconds`` with
+trace exemplars and turns an unhandled exception into one structured ERROR log and a
+``500 {"error", "correlation_id"}`` answer with no internals. Validation errors answer 422
+and ``HTTPException`` keeps its status, in the same envelope. Instrumenting the same app
+twice changes nothing; :func:`uninstrument_app` takes all of it out again (before the app
+serves its first request, as Starlette requires).
+
+:class:`CorrelationIdMiddleware` is pure ASGI, so it works under any ASGI framework and never
+hides the contextvar from exception handlers: it reads the ID from a request header, accepts
+only what :func:`telemetry.correlation.is_valid` accepts and otherwise generates one, echoes it
+in the response, puts it on the server span and in W3C baggage, and unbinds it when the
+request ends so nothing bleeds into the next request.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import trace
+from opentelemetry import baggage, context, trace
 from opentelemetry.trace import StatusCode
 
 from telemetry import catalog
-from telemetry.correlation import CorrelationIdMiddleware, get_correlation_id
+from telemetry.correlation import (
+    BAGGAGE_KEY,
+    SPAN_ATTRIBUTE,
+    bound,
+    get_correlation_id,
+    header_text,
+    is_valid,
+    new_correlation_id,
+)
 from telemetry.exposition import AccessPolicy
+from telemetry.integrations.contract import Instrumented, enabled, require
 from telemetry.labels import error_type
 from telemetry.logging import redact_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 
     from telemetry.bootstrap import Telemetry
-    from telemetry.correlation import ASGIApp, Message, Receive, Scope, Send
     from telemetry.metrics import Instruments
+
+    Scope = MutableMapping[str, Any]
+    Message = MutableMapping[str, Any]
+    Receive = Callable[[], Awaitable[Message]]
+    Send = Callable[[Message], Awaitable[None]]
+    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 __all__ = [
     "DEFAULT_EXCLUDED_URLS",
     "AccessMiddleware",
+    "CorrelationIdMiddleware",
     "HttpServerMiddleware",
     "error_body",
     "instrument_app",
+    "is_instrumented",
     "redact_query",
+    "uninstrument_app",
 ]
 
 DEFAULT_EXCLUDED_URLS: Final = r"^https?://[^/]+/(metrics|health(/[^/]*)?)/?(\?.*)?$"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_FLAG: Final = "_resilience_telemetry_instrumented"
+_APPS: Final = Instrumented("fastapi")
+_log = logging.getLogger("telemetry.correlation")
 
 
 _URL_ATTRIBUTES: Final = ("http.url", "url.full", "http.target", "url.query")
@@ -89,6 +115,63 @@ def _route(scope: Scope) -> str:
     return path if isinstance(path, str) else "_UNMATCHED"
 
 
+class CorrelationIdMiddleware:
+    """Pure ASGI middleware binding one correlation ID per HTTP request.
+
+    Args:
+        app: the wrapped ASGI application.
+        header_names: request headers to read, first valid one wins (``X-Correlation-ID``
+            then ``X-Request-ID`` by default). The first name is echoed in the response.
+    """
+
+    def __init__(self, app: ASGIApp, header_names: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID")) -> None:
+        self.app = app
+        self.header_names = tuple(name.lower().encode("latin-1") for name in header_names)
+        self.response_header = self.header_names[0]
+
+    def _incoming(self, scope: Scope) -> tuple[str | None, bool]:
+        """The accepted incoming ID, and whether an invalid one was offered."""
+        offered = False
+        headers = dict(scope.get("headers") or ())
+        for name in self.header_names:
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            offered = True
+            value = header_text(raw)
+            if is_valid(value):
+                return value, False
+        return None, offered
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming, replaced = self._incoming(scope)
+        value = incoming or new_correlation_id()
+        if replaced:
+            # Log the new ID only: the offered value is attacker-controlled.
+            _log.debug("invalid correlation ID header replaced by %s", value)
+        with bound(value):
+            ctx_token = context.attach(baggage.set_baggage(BAGGAGE_KEY, value))
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attribute(SPAN_ATTRIBUTE, value)
+            encoded = value.encode("ascii")
+
+            async def send_with_header(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != self.response_header]
+                    headers.append((self.response_header, encoded))
+                    message["headers"] = headers
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_header)
+            finally:
+                context.detach(ctx_token)
+
+
 class HttpServerMiddleware:
     """Request-duration histogram and the last-resort handler for unhandled exceptions."""
 
@@ -123,6 +206,8 @@ class HttpServerMiddleware:
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         try:
+            if not enabled():
+                return
             method = scope.get("method", "GET")
             m = self.instruments
             m.observe(
@@ -230,7 +315,7 @@ class AccessMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
+def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> Any:
     from starlette.responses import Response
 
     from telemetry.exposition import render
@@ -240,12 +325,18 @@ def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> None:
         return Response(body, media_type=content_type)
 
     app.add_route(path, metrics, include_in_schema=False)
+    return app.router.routes[-1]
+
+
+def is_instrumented(app: Any) -> bool:
+    """Whether :func:`instrument_app` instrumented ``app`` (and it was not undone since)."""
+    return app in _APPS
 
 
 def instrument_app(
     app: Any,
-    telemetry: Telemetry | None = None,
     *,
+    telemetry: Telemetry | None = None,
     metrics_path: str | None = "/metrics",
     correlation_headers: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID"),
     excluded_urls: str = DEFAULT_EXCLUDED_URLS,
@@ -253,37 +344,36 @@ def instrument_app(
     metrics_token: str | None = None,
     metrics_allow: Iterable[str] = (),
     protected_paths: Iterable[str] = (),
-) -> None:
-    """Instrument a FastAPI (or Starlette) app; a second call on the same app is a no-op.
+) -> Any:
+    """Instrument a FastAPI (or Starlette) app and return it; a second call on the same app is a no-op.
 
     Call before the app starts serving (Starlette refuses new middleware afterwards).
-    ``metrics_token`` (a bearer token) and ``metrics_allow`` (client addresses or networks)
-    protect ``metrics_path`` and every path in ``protected_paths`` (e.g.
-    ``("/health/detailed",)``); ``metrics_path=None`` removes the route, for use with
-    :func:`telemetry.exposition.serve_metrics` on a separate port.
+    ``telemetry`` is the set-up whose registry ``/metrics`` serves and whose instruments the
+    HTTP metrics go to (default: :func:`telemetry.setup`'s). ``metrics_token`` (a bearer token)
+    and ``metrics_allow`` (client addresses or networks) protect ``metrics_path`` and every
+    path in ``protected_paths`` (e.g. ``("/health/detailed",)``); ``metrics_path=None`` removes
+    the route, for use with :func:`telemetry.exposition.serve_metrics` on a separate port.
     """
     policy = AccessPolicy(token=metrics_token, allow=tuple(metrics_allow))
     guarded = frozenset(p for p in (metrics_path, *protected_paths) if p)
-    try:
-        import fastapi  # noqa: F401
-    except ImportError as exc:
-        msg = "the FastAPI integration needs: pip install 'resilience-telemetry[fastapi]'"
-        raise ImportError(msg) from exc
-    if getattr(app.state, _FLAG, False):
-        return
+    require("fastapi", "fastapi", what="the FastAPI integration")
+    if app in _APPS:
+        return app
     if telemetry is None:
         from telemetry.bootstrap import setup
 
         telemetry = setup()
+    middleware_before = list(app.user_middleware)
+    handlers_before = dict(app.exception_handlers)
     # add_middleware puts the newest outermost: correlation wraps the error handler, so the
     # 500 envelope and its log line carry the request's correlation ID.
     if not policy.open and guarded:
         app.add_middleware(AccessMiddleware, policy=policy, paths=guarded)  # innermost: refusals are counted
     app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
+    ours = [item for item in app.user_middleware if item not in middleware_before]
     _install_handlers(app)
-    if metrics_path:
-        _install_metrics_route(app, telemetry, metrics_path)
+    route = _install_metrics_route(app, telemetry, metrics_path) if metrics_path else None
     if otel_instrumentation:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.metrics import NoOpMeterProvider
@@ -298,5 +388,27 @@ def instrument_app(
             exclude_spans=["receive", "send"],
             server_request_hook=_scrub_span_urls,
         )
-    setattr(app.state, _FLAG, True)
-    telemetry.instrumented.add("fastapi")
+
+    def undo() -> None:
+        if otel_instrumentation:
+            from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+            FastAPIInstrumentor.uninstrument_app(app)
+        app.user_middleware[:] = [item for item in app.user_middleware if item not in ours]
+        app.exception_handlers.clear()
+        app.exception_handlers.update(handlers_before)
+        if route is not None and route in app.router.routes:
+            app.router.routes.remove(route)
+        app.middleware_stack = None
+
+    _APPS.add(app, undo)
+    return app
+
+
+def uninstrument_app(app: Any) -> Any:
+    """Take out what :func:`instrument_app` added and return ``app``; idempotent.
+
+    Like adding middleware, this must happen before the app serves its first request.
+    """
+    _APPS.remove(app)
+    return app

@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from telemetry.breaker import Breaker, breaker
+from telemetry.breaker import Breaker, circuit_breaker
+from telemetry.integrations.contract import check_telemetry, enabled, require
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["instrument_factory", "uninstrument_factory"]
-
-_HINT: Final = "purgatory instrumentation needs purgatory: pip install 'resilience-telemetry[purgatory]'"
+__all__ = ["instrument_factory", "is_instrumented", "uninstrument_factory"]
 
 
 class _Hook:
@@ -45,9 +44,12 @@ class _Hook:
 
     def __call__(self, name: str, event_type: str, event: Any) -> None:
         if event_type == "circuit_breaker_created":
-            breaker(name)
+            circuit_breaker(name)
         elif event_type == "state_changed":
-            breaker(name).state_changed(None, event.state)
+            if enabled():
+                circuit_breaker(name).state_changed(None, event.state)
+            else:
+                circuit_breaker(name).sync(event.state)  # the state stays right; not recorded
 
 
 class _Observed:
@@ -64,6 +66,8 @@ class _Observed:
         return getattr(self._inner, name)
 
     def _outcome(self, exc: BaseException | None) -> None:
+        if not enabled():
+            return
         if exc is None:
             self._handle.succeeded()
         else:
@@ -73,7 +77,8 @@ class _Observed:
         try:
             await self._inner.__aenter__()
         except self._rejection:
-            self._handle.rejected()
+            if enabled():
+                self._handle.rejected()
             raise
         return self
 
@@ -87,7 +92,8 @@ class _Observed:
         try:
             self._inner.__enter__()
         except self._rejection:
-            self._handle.rejected()
+            if enabled():
+                self._handle.rejected()
             raise
         return self
 
@@ -102,12 +108,19 @@ def _hook(factory: Any) -> _Hook | None:
     return next((hook for hook in factory.listeners if isinstance(hook, _Hook)), None)
 
 
-def instrument_factory(factory: Any) -> Any:
-    """Instrument a purgatory circuit-breaker factory in place and return it (idempotent)."""
-    try:
-        from purgatory.domain.model import OpenedState
-    except ImportError as exc:
-        raise ImportError(_HINT) from exc
+def is_instrumented(factory: Any) -> bool:
+    """Whether :func:`instrument_factory` instrumented ``factory`` (and it was not undone since)."""
+    return _hook(factory) is not None
+
+
+def instrument_factory(factory: Any, *, telemetry: object = None) -> Any:
+    """Instrument a purgatory circuit-breaker factory in place and return it (idempotent).
+
+    Nothing is recorded inside OpenTelemetry's ``suppress_instrumentation()``.
+    """
+    require("purgatory", "purgatory")
+    opened_state = require("purgatory.domain.model", "purgatory", what="the purgatory integration").OpenedState
+    check_telemetry(telemetry)
     if _hook(factory) is not None:
         return factory
     factory.add_listener(_Hook())
@@ -115,7 +128,7 @@ def instrument_factory(factory: Any) -> Any:
 
     def observe(inner: Any, circuit: str) -> _Observed:
         # The context was just loaded by get_breaker: adopting its state costs no storage read.
-        return _Observed(inner, breaker(circuit, state=inner.context.state), OpenedState)
+        return _Observed(inner, circuit_breaker(circuit, state=inner.context.state), opened_state)
 
     if inspect.iscoroutinefunction(get_breaker):
 
@@ -135,7 +148,7 @@ def instrument_factory(factory: Any) -> Any:
 
 
 def uninstrument_factory(factory: Any) -> Any:
-    """Remove the hook and the observing ``get_breaker``."""
+    """Remove the hook and the observing ``get_breaker`` and return ``factory`` (idempotent)."""
     hook = _hook(factory)
     if hook is not None:
         factory.remove_listener(hook)

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from telemetry.breaker import Breaker, breaker
-from telemetry.recorder import get_recorder
+from telemetry.breaker import Breaker, circuit_breaker
+from telemetry.integrations.contract import check_telemetry, enabled, require
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["instrument_breaker", "uninstrument_breaker"]
+__all__ = ["instrument_breaker", "is_instrumented", "uninstrument_breaker"]
 
-_HINT: Final = "pybreaker instrumentation needs pybreaker: pip install 'resilience-telemetry[pybreaker]'"
 _PATCHED: Final = "_telemetry_rejections"
 
 
@@ -48,21 +47,18 @@ class _Listener:
         return
 
     def success(self, _cb: Any) -> None:
-        # Breaker.succeeded() inlined: this runs on every call through a closed breaker.
-        bound = self.handle._bound
-        if bound is not None and bound[0] is get_recorder().instruments:
-            try:
-                bound[1]()
-            except Exception:
-                self.handle.succeeded()  # rebinds, and contains the error if it persists
-        else:
+        if enabled():
             self.handle.succeeded()
 
     def failure(self, _cb: Any, exc: BaseException) -> None:
-        self.handle.failed(exc)
+        if enabled():
+            self.handle.failed(exc)
 
     def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
-        self.handle.state_changed(old_state, new_state)
+        if enabled():
+            self.handle.state_changed(old_state, new_state)
+        else:
+            self.handle.sync(new_state)  # the state stays right; the change is not recorded
         _watch_rejections(cb, new_state, self.handle, self.error)
 
 
@@ -82,7 +78,7 @@ def _watch_rejections(cb: Any, state: Any, handle: Breaker, error: type[BaseExce
         try:
             return original(func, *args, **kwargs)
         except error:
-            if cb._state is state:
+            if cb._state is state and enabled():
                 handle.rejected()
             raise
 
@@ -94,16 +90,20 @@ def _listener(cb: Any) -> _Listener | None:
     return next((item for item in cb.listeners if isinstance(item, _Listener)), None)
 
 
-def instrument_breaker(cb: Any, *, name: str | None = None) -> Any:
+def is_instrumented(cb: Any) -> bool:
+    """Whether :func:`instrument_breaker` instrumented ``cb`` (and it was not undone since)."""
+    return _listener(cb) is not None
+
+
+def instrument_breaker(cb: Any, *, name: str | None = None, telemetry: object = None) -> Any:
     """Instrument one ``pybreaker.CircuitBreaker`` in place and return it.
 
     ``name`` defaults to the breaker's own; one of the two is required. Instrumenting again
-    changes nothing.
+    changes nothing. Nothing is recorded inside OpenTelemetry's ``suppress_instrumentation()``
+    (the handle still follows the breaker's state).
     """
-    try:
-        import pybreaker
-    except ImportError as exc:
-        raise ImportError(_HINT) from exc
+    pybreaker = require("pybreaker", "pybreaker")
+    check_telemetry(telemetry)
     if _listener(cb) is not None:
         return cb
     resolved = name or cb.name
@@ -111,7 +111,7 @@ def instrument_breaker(cb: Any, *, name: str | None = None) -> Any:
         raise ValueError("name the breaker: pybreaker.CircuitBreaker(name=...) or instrument_breaker(cb, name=...)")
     # The cached state object, not cb.current_state: that one reads the storage (Redis).
     state = cb._state
-    handle = breaker(resolved, state=state.name)
+    handle = circuit_breaker(resolved, state=state.name)
     handle.sync(state)
     cb.add_listener(_Listener(handle, pybreaker.CircuitBreakerError))
     _watch_rejections(cb, state, handle, pybreaker.CircuitBreakerError)
@@ -119,7 +119,8 @@ def instrument_breaker(cb: Any, *, name: str | None = None) -> Any:
 
 
 def uninstrument_breaker(cb: Any) -> Any:
-    """Remove the listener and the rejection watch; the handle's series stay exported."""
+    """Remove the listener and the rejection watch and return ``cb`` (idempotent); the handle's
+    series stay exported."""
     listener = _listener(cb)
     if listener is not None:
         cb.remove_listener(listener)

@@ -2,19 +2,21 @@
 
 Usage::
 
-    from telemetry.integrations import stamina as stamina_telemetry
+    from telemetry.integrations.stamina import instrument_stamina, retry
 
-    stamina_telemetry.instrument()      # every stamina retry is counted, evented and logged
+    instrument_stamina()      # every stamina retry is counted, evented and logged
 
-    @stamina_telemetry.retry(on=httpx.HTTPError, attempts=3)   # stamina.retry + outcomes
+    @retry(on=httpx.HTTPError, attempts=3)   # stamina.retry + outcomes
     async def fetch(url: str) -> bytes: ...
 
-:func:`instrument` appends one hook to stamina's on-retry hooks and keeps the ones already
+:func:`instrument_stamina` appends one hook to stamina's on-retry hooks and keeps the ones already
 there (stamina's own ``stamina_retries_total`` counter and structlog line stay as they are;
 ours are different series, so nothing is counted twice). stamina's hooks only run when a
 retry is scheduled; they never see a success after retries or an exhaustion. :func:`retry`
 is ``stamina.retry`` plus that: it counts the attempts of each call and reports how the
-call ended. Both report under stamina's own callable name (``module.qualname``).
+call ended. Both report under stamina's own callable name (``module.qualname``), and neither
+inside OpenTelemetry's ``suppress_instrumentation()``. stamina's hooks are process-wide, so
+there is no object to pass: ``instrument_stamina()`` takes none.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from telemetry.breaker import _contained, retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+from telemetry.containment import contained
+from telemetry.integrations.contract import check_telemetry, enabled, require
+from telemetry.retry import retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["instrument", "is_instrumented", "retry", "uninstrument"]
+__all__ = ["instrument_stamina", "is_instrumented", "retry", "uninstrument_stamina"]
 
-_HINT: Final = "stamina instrumentation needs stamina: pip install 'resilience-telemetry[stamina]'"
 F = TypeVar("F", bound="Callable[..., Any]")
 
 
@@ -57,6 +60,8 @@ class _Hook:
 
     def __call__(self, details: Any) -> None:
         try:
+            if not enabled():
+                return
             call = _current.get()
             name = details.name
             if call is not None:
@@ -64,40 +69,40 @@ class _Hook:
                 name = call.name
             retry_scheduled(name, details.retry_num, details.wait_for, details.caused_by)
         except Exception:
-            _contained("a stamina retry")
+            contained("a stamina retry")
 
 
 _HOOK: Final = _Hook()
 
 
+def _instrumentation() -> Any:
+    """``stamina.instrumentation``, or the install hint (``stamina`` is imported first)."""
+    require("stamina", "stamina")
+    return require("stamina.instrumentation", "stamina", what="the stamina integration")
+
+
 def _hooks() -> tuple[Any, ...]:
-    try:
-        from stamina.instrumentation import get_on_retry_hooks
-    except ImportError as exc:
-        raise ImportError(_HINT) from exc
-    return tuple(get_on_retry_hooks())
+    return tuple(_instrumentation().get_on_retry_hooks())
 
 
 def is_instrumented() -> bool:
+    """Whether our hook is among stamina's active on-retry hooks."""
     return any(hook is _HOOK for hook in _hooks())
 
 
-def instrument() -> None:
+def instrument_stamina(*, telemetry: object = None) -> None:
     """Add our hook to stamina's active hooks (its defaults included); idempotent."""
-    from stamina.instrumentation import set_on_retry_hooks
-
+    check_telemetry(telemetry)
     hooks = _hooks()
     if not any(hook is _HOOK for hook in hooks):
-        set_on_retry_hooks((*hooks, _HOOK))
+        _instrumentation().set_on_retry_hooks((*hooks, _HOOK))
 
 
-def uninstrument() -> None:
-    """Remove our hook, leaving stamina's other hooks in place."""
-    from stamina.instrumentation import set_on_retry_hooks
-
+def uninstrument_stamina() -> None:
+    """Remove our hook, leaving stamina's other hooks in place; idempotent."""
     hooks = _hooks()
     if any(hook is _HOOK for hook in hooks):
-        set_on_retry_hooks(tuple(hook for hook in hooks if hook is not _HOOK))
+        _instrumentation().set_on_retry_hooks(tuple(hook for hook in hooks if hook is not _HOOK))
 
 
 def _guess_name(fn: Any) -> str:
@@ -108,7 +113,7 @@ def _guess_name(fn: Any) -> str:
 
 
 def _ended(call: _Call, error: BaseException | None, on: Any) -> None:
-    if not is_instrumented():
+    if not enabled() or not is_instrumented():
         return
     if error is None:
         retry_succeeded(call.name, call.attempts, call.waited)
@@ -196,13 +201,10 @@ def retry(*, on: Any, **stamina_options: Any) -> Callable[[F], F]:
     """``stamina.retry(on=..., **options)`` that also reports how each call ended.
 
     Sync and ``async`` functions; generators are not supported (use ``stamina.retry``, the
-    hook still reports their scheduled retries). Reports nothing unless :func:`instrument`
-    ran, so uninstrumenting silences the decorator too.
+    hook still reports their scheduled retries). Reports nothing unless
+    :func:`instrument_stamina` ran, so uninstrumenting silences the decorator too.
     """
-    try:
-        import stamina
-    except ImportError as exc:
-        raise ImportError(_HINT) from exc
+    stamina = require("stamina", "stamina")
     retrying = stamina.retry(on=_deciding(on), **stamina_options)
 
     def decorate(fn: F) -> F:

@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from telemetry.breaker import retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+from telemetry.integrations.contract import check_telemetry, enabled, require
+from telemetry.retry import retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["instrument_retrying", "is_instrumented", "uninstrument_retrying"]
-
-_HINT: Final = "tenacity instrumentation needs tenacity: pip install 'resilience-telemetry[tenacity]'"
 
 
 def _callable_name(fn: Any) -> str:
@@ -92,7 +91,8 @@ class _Wrapped:
         raise NotImplementedError
 
     def __call__(self, rs: Any) -> Any:
-        return self.seen(rs, self.inner(rs))
+        answer = self.inner(rs)
+        return self.seen(rs, answer) if enabled() else answer
 
 
 class _Awaiting(_Wrapped):
@@ -101,7 +101,8 @@ class _Awaiting(_Wrapped):
     __slots__ = ()
 
     async def __call__(self, rs: Any) -> Any:
-        return self.seen(rs, await self.inner(rs))
+        answer = await self.inner(rs)
+        return self.seen(rs, answer) if enabled() else answer
 
 
 class _Retry(_Wrapped):
@@ -153,28 +154,28 @@ class _AsyncBeforeSleep(_Awaiting, _BeforeSleep):
 
 
 def _controller(target: Any) -> Any:
-    try:
-        from tenacity import BaseRetrying
-    except ImportError as exc:
-        raise ImportError(_HINT) from exc
-    if isinstance(target, BaseRetrying):
+    base_retrying = require("tenacity", "tenacity").BaseRetrying
+    if isinstance(target, base_retrying):
         return target
     controller = getattr(target, "retry", None)
-    if isinstance(controller, BaseRetrying):
+    if isinstance(controller, base_retrying):
         return controller
     msg = f"expected a tenacity Retrying/AsyncRetrying or a @retry-decorated function, got {target!r}"
     raise TypeError(msg)
 
 
 def is_instrumented(target: Any) -> bool:
+    """Whether :func:`instrument_retrying` instrumented ``target`` (and it was not undone since)."""
     return isinstance(_controller(target).retry, _Retry)
 
 
-def instrument_retrying(target: Any, *, name: str | None = None) -> Any:
+def instrument_retrying(target: Any, *, name: str | None = None, telemetry: object = None) -> Any:
     """Instrument a ``Retrying``/``AsyncRetrying`` or a ``@retry``-decorated function in place.
 
-    Returns ``target``. Instrumenting again changes nothing (the first name stays).
+    Returns ``target``. Instrumenting again changes nothing (the first name stays). Nothing is
+    recorded inside OpenTelemetry's ``suppress_instrumentation()``.
     """
+    check_telemetry(telemetry)
     controller = _controller(target)
     if isinstance(controller.retry, _Retry):
         return target
@@ -187,7 +188,8 @@ def instrument_retrying(target: Any, *, name: str | None = None) -> Any:
 
 
 def uninstrument_retrying(target: Any) -> Any:
-    """Restore the original strategies; calls already running keep reporting until they end."""
+    """Restore the original strategies and return ``target`` (idempotent); calls already
+    running keep reporting until they end."""
     controller = _controller(target)
     if isinstance(controller.retry, _Retry):
         controller.retry = controller.retry.inner

@@ -12,45 +12,35 @@ Usage::
     watch_outbox("postgresql+psycopg://.../orders")            # backlog gauges at scrape time
 
 A relay of your own calls :func:`publish_instrumented` per row; :class:`OutboxRelay` is a
-small reference relay. Importing this package imports no SQLAlchemy and no aio-pika.
+small reference relay, publishing through any :class:`telemetry.messaging.Publisher`
+(RabbitMQ's is :class:`telemetry.integrations.aio_pika.AioPikaPublisher`). Importing this
+package imports no SQLAlchemy and no aio-pika.
 """
 
 from __future__ import annotations
 
-from telemetry.outbox.backlog import BacklogReading, OutboxBacklogCollector, watch_outbox
+from telemetry.outbox.backlog import BacklogReading, OutboxBacklogCollector, unwatch_outbox, watch_outbox
 from telemetry.outbox.enqueue import context_headers, count_after_commit, encode_payload, enqueue
-from telemetry.outbox.instrument import (
-    PRODUCER_HEADER,
-    OutboxMessage,
-    Publisher,
-    PublishResult,
-    exponential_backoff,
-    links_from,
-    publish_instrumented,
-)
-from telemetry.outbox.relay import AioPikaPublisher, OutboxRelay, split_destination
+from telemetry.outbox.instrument import OutboxMessage, PublishResult, exponential_backoff, publish_instrumented
+from telemetry.outbox.relay import OutboxRelay
 from telemetry.outbox.table import FAILED, PENDING, PUBLISHED, outbox_table
 
 __all__ = [
     "FAILED",
     "PENDING",
-    "PRODUCER_HEADER",
     "PUBLISHED",
-    "AioPikaPublisher",
     "BacklogReading",
     "OutboxBacklogCollector",
     "OutboxMessage",
     "OutboxRelay",
     "PublishResult",
-    "Publisher",
     "context_headers",
     "count_after_commit",
     "encode_payload",
     "enqueue",
     "exponential_backoff",
-    "links_from",
     "outbox_table",
     "publish_instrumented",
-    "split_destination",
+    "unwatch_outbox",
     "watch_outbox",
 ]

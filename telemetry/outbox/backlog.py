@@ -5,6 +5,10 @@ One grouped query per refresh (``status IN (pending, failed) GROUP BY status`` w
 timeout on PostgreSQL and by the scrape wait everywhere. When the database is slow or down the
 last reading is served with ``resilience_outbox_backlog_stale = 1``; the oldest-pending age is
 computed at scrape time from the cached timestamp, so it keeps growing during an outage.
+
+:func:`watch_outbox` serves any number of tables from one collector per registry (each with
+its ``outbox_table`` label); watching a table again is a no-op and :func:`unwatch_outbox`
+removes its series.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from telemetry import catalog
 from telemetry.metrics import family
-from telemetry.outbox._cache import CachedReading
 from telemetry.outbox.table import FAILED, PENDING
+from telemetry.reading import CachedReading, unwatch, watch
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from telemetry.bootstrap import Telemetry
 
-__all__ = ["BacklogReading", "OutboxBacklogCollector", "watch_outbox"]
+__all__ = ["BacklogReading", "OutboxBacklogCollector", "unwatch_outbox", "watch_outbox"]
+
+_KIND = "outbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +79,13 @@ class OutboxBacklogCollector:
         except ImportError as exc:
             msg = "the outbox backlog collector needs: pip install 'resilience-telemetry[sqlalchemy]'"
             raise ImportError(msg) from exc
+        owns_engine = isinstance(engine, str)
         if isinstance(engine, str):
             engine = sa.create_engine(engine, pool_size=1, max_overflow=0, pool_pre_ping=True)
         if not isinstance(engine, sa.Engine):
             msg = "pass a synchronous Engine or a URL (for an AsyncEngine, the same database's sync URL)"
             raise TypeError(msg)
+        self._owns_engine = owns_engine
         self.engine = engine
         self.table = table if schema is None else f"{schema}.{table}"
         self.pending, self.failed = pending, failed
@@ -110,11 +118,7 @@ class OutboxBacklogCollector:
 
     def describe(self) -> list[Any]:
         # Names only: registering must not run the query.
-        return [
-            family(catalog.OUTBOX_ROWS),
-            family(catalog.OUTBOX_OLDEST_PENDING_AGE),
-            family(catalog.OUTBOX_BACKLOG_STALE),
-        ]
+        return _describe()
 
     def collect(self) -> Iterator[Any]:
         value, stale = self.reading.get()
@@ -131,14 +135,48 @@ class OutboxBacklogCollector:
             yield age
         yield stale_family
 
+    def close(self) -> None:
+        """Let a read in flight finish, then free the engine if this collector made it."""
+        self.reading.wait_idle(self.reading.timeout)
+        if self._owns_engine:
+            self.engine.dispose()
 
-def watch_outbox(engine: Any, *, telemetry: Telemetry | None = None, **options: Any) -> OutboxBacklogCollector:
-    """Register an :class:`OutboxBacklogCollector` with the set-up's registry and return it
-    (``options`` as for the collector). Unregister with ``telemetry.instruments.unregister``."""
-    if telemetry is None:
-        from telemetry.bootstrap import setup
 
-        telemetry = setup()
-    collector = OutboxBacklogCollector(engine, **options)
-    telemetry.instruments.register(collector)
-    return collector
+def _describe() -> list[Any]:
+    return [
+        family(catalog.OUTBOX_ROWS),
+        family(catalog.OUTBOX_OLDEST_PENDING_AGE),
+        family(catalog.OUTBOX_BACKLOG_STALE),
+    ]
+
+
+def _qualified(table: str, schema: str | None) -> str:
+    return table if schema is None else f"{schema}.{table}"
+
+
+def watch_outbox(
+    engine: Any,
+    *,
+    telemetry: Telemetry | None = None,
+    table: str = "outbox",
+    schema: str | None = None,
+    **options: Any,
+) -> OutboxBacklogCollector:
+    """Export the backlog of ``table`` from the set-up's registry and return its collector
+    (``options`` as for :class:`OutboxBacklogCollector`).
+
+    Every watched table of a registry is served by one collector, one ``outbox_table`` series
+    each; watching a table that is already watched returns its collector and changes nothing.
+    """
+    name = _qualified(table, schema)
+
+    def make(_names: list[str]) -> OutboxBacklogCollector:
+        return OutboxBacklogCollector(engine, table=table, schema=schema, **options)
+
+    return watch(_KIND, telemetry, [name], make, label="outbox_table", describe=_describe)[name]
+
+
+def unwatch_outbox(table: str = "outbox", *, schema: str | None = None, telemetry: Telemetry | None = None) -> bool:
+    """Stop exporting ``table``'s backlog (its series leave ``/metrics``); ``False`` if it was
+    not watched. An engine the collector made from a URL is disposed."""
+    return bool(unwatch(_KIND, telemetry, [_qualified(table, schema)]))

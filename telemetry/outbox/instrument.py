@@ -3,59 +3,29 @@ that wrote the row, and the dispatch outcome as an event.
 
 Use :func:`publish_instrumented` from your own relay, one call per claimed row, and update the
 row from the :class:`PublishResult` it returns; :class:`~telemetry.outbox.relay.OutboxRelay`
-is a reference relay built on it. Brokers sit behind the :class:`Publisher` protocol, so an
-in-memory stand-in (:mod:`telemetry.outbox.memory`) plugs in as easily as RabbitMQ.
+is a reference relay built on it. Brokers sit behind :class:`telemetry.messaging.Publisher`,
+so an in-memory stand-in (:mod:`telemetry.testing.broker`) plugs in as easily as RabbitMQ.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from telemetry.correlation import HEADER, bound, extract
-from telemetry.labels import error_type
+from telemetry.messaging import links_from, mark_failed, messaging_span, stamp_producer
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from collections.abc import Callable, Mapping
 
-__all__ = [
-    "PRODUCER_HEADER",
-    "OutboxMessage",
-    "PublishResult",
-    "Publisher",
-    "exponential_backoff",
-    "links_from",
-    "mark_failed",
-    "messaging_span",
-    "publish_instrumented",
-    "stamp_producer",
-    "tracer",
-]
+    from telemetry.messaging import Publisher
 
-PRODUCER_HEADER: Final = "x-producer-traceparent"
-"""The relay's publish span, carried beside the creation ``traceparent`` so the consumer links to both."""
-INSTRUMENTATION: Final = "telemetry.outbox"
-
-
-class Publisher(Protocol):
-    """Publishes one message and returns once the broker accepted it (confirm); raises otherwise."""
-
-    async def publish(
-        self,
-        destination: str,
-        body: bytes,
-        headers: Mapping[str, Any],
-        message_id: str,
-        correlation_id: str | None,
-    ) -> None: ...
+__all__ = ["OutboxMessage", "PublishResult", "exponential_backoff", "publish_instrumented"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,67 +58,6 @@ def exponential_backoff(base: float = 0.5, cap: float = 60.0) -> Callable[[int],
         return float(min(cap, base * 2 ** max(0, failures - 1)))
 
     return delay
-
-
-def tracer(tracer_provider: Any = None) -> Tracer:
-    """A tracer from ``tracer_provider``, else from the set-up call, else the global one."""
-    if tracer_provider is None:
-        from telemetry.bootstrap import current
-
-        setup = current()
-        tracer_provider = setup.tracer_provider if setup is not None else None
-    return trace.get_tracer(INSTRUMENTATION, tracer_provider=tracer_provider)
-
-
-def links_from(headers: Mapping[str, Any] | None) -> list[Link]:
-    """Links to the creation context (``traceparent``) and the relay's publish span
-    (``x-producer-traceparent``) carried by ``headers``; invalid ones are left out."""
-    links: list[Link] = []
-    if not isinstance(headers, Mapping):
-        return links
-    for key, kind in (("traceparent", "creation"), (PRODUCER_HEADER, "publish")):
-        if key not in headers:
-            continue
-        carrier = {"traceparent": headers[key]}
-        if key == "traceparent" and "tracestate" in headers:
-            carrier["tracestate"] = headers["tracestate"]
-        ctx, _ = extract(carrier)
-        span_context = trace.get_current_span(ctx).get_span_context()
-        if span_context.is_valid:
-            links.append(Link(span_context, {"messaging.link": kind}))
-    return links
-
-
-@contextlib.contextmanager
-def messaging_span(
-    name: str, *, kind: SpanKind, links: list[Link], attributes: Mapping[str, Any], tracer_provider: Any = None
-) -> Iterator[Span]:
-    """A current span for a messaging operation. Exceptions are not recorded on it: broker
-    errors can quote URLs with credentials, so callers set only ``error.type`` (:func:`mark_failed`)."""
-    with tracer(tracer_provider).start_as_current_span(
-        name,
-        kind=kind,
-        links=links,
-        attributes=dict(attributes),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        yield span
-
-
-def mark_failed(span: Span, exc: BaseException) -> None:
-    """Error status and the bounded ``error.type`` on ``span``, never the message."""
-    span.set_attribute("error.type", error_type(exc))
-    span.set_status(StatusCode.ERROR, error_type(exc))
-
-
-def stamp_producer(headers: MutableMapping[str, Any]) -> None:
-    """Put the current (publish) span into :data:`PRODUCER_HEADER`; ``traceparent`` stays the
-    creation context."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    if "traceparent" in carrier:
-        headers[PRODUCER_HEADER] = carrier["traceparent"]
 
 
 def _age(created_at: datetime) -> float:

@@ -1,14 +1,14 @@
-"""A minimal REFERENCE relay and RabbitMQ publisher: what the demo and the tests run.
+"""A minimal REFERENCE relay: what the demo and the tests run.
 
-They show the instrumented path end to end and are kept deliberately small; a production
+It shows the instrumented path end to end and is kept deliberately small; a production
 relay adds what your service needs (sharding, batching publishes, notify/listen wake-ups).
 
 - :class:`OutboxRelay` claims due pending rows with ``FOR UPDATE SKIP LOCKED`` (several relays
   can run side by side), publishes each through :func:`~telemetry.outbox.publish_instrumented`
   and updates the row in the same transaction: at-least-once delivery, so consumers must be
   idempotent. Each poll records :class:`~telemetry.events.OutboxPolled` (batch size, heartbeat).
-- :class:`AioPikaPublisher` publishes with publisher confirms and ``mandatory`` (an unroutable
-  message is an error, not a silent drop) and reconnects on the next call after a failure.
+- Any :class:`telemetry.messaging.Publisher` carries the rows: RabbitMQ's is
+  :class:`telemetry.integrations.aio_pika.AioPikaPublisher`.
 """
 
 from __future__ import annotations
@@ -21,93 +21,21 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from telemetry.labels import error_type
-from telemetry.outbox.instrument import OutboxMessage, Publisher, exponential_backoff, publish_instrumented
+from telemetry.outbox.instrument import OutboxMessage, exponential_backoff, publish_instrumented
 from telemetry.outbox.table import FAILED, PENDING, PUBLISHED
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["AioPikaPublisher", "OutboxRelay", "split_destination"]
+    from telemetry.messaging import Publisher
+
+__all__ = ["OutboxRelay"]
 
 _log = logging.getLogger("telemetry.outbox")
-
-
-def split_destination(destination: str) -> tuple[str, str]:
-    """``exchange:routing_key`` -> (exchange, routing key); a bare name is a queue on the
-    default exchange (``""``, also spelled ``amq.default``)."""
-    exchange, sep, routing_key = destination.partition(":")
-    if not sep:
-        return "", destination
-    return ("" if exchange == "amq.default" else exchange), routing_key
-
-
-class AioPikaPublisher:
-    """A :class:`~telemetry.outbox.Publisher` for RabbitMQ (reference). One connection and one
-    confirming channel, opened lazily and dropped on any failure."""
-
-    def __init__(self, url: str, *, connect_timeout: float = 5.0, confirm_timeout: float = 10.0) -> None:
-        self.url = url
-        self.connect_timeout = connect_timeout
-        self.confirm_timeout = confirm_timeout
-        self._connection: Any = None
-        self._channel: Any = None
-        self._lock = asyncio.Lock()
-
-    async def _ready_channel(self) -> Any:
-        try:
-            import aio_pika
-        except ImportError as exc:
-            msg = "the RabbitMQ publisher needs: pip install 'resilience-telemetry[aio-pika]'"
-            raise ImportError(msg) from exc
-        async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                await self.close()
-                self._connection = await aio_pika.connect(self.url, timeout=self.connect_timeout)
-                self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            return self._channel
-
-    async def publish(
-        self,
-        destination: str,
-        body: bytes,
-        headers: Mapping[str, Any],
-        message_id: str,
-        correlation_id: str | None,
-    ) -> None:
-        import aio_pika
-
-        try:
-            channel = await self._ready_channel()
-            exchange_name, routing_key = split_destination(destination)
-            exchange = (
-                channel.default_exchange
-                if not exchange_name
-                else await channel.get_exchange(exchange_name, ensure=False)
-            )
-            message = aio_pika.Message(
-                body,
-                headers=dict(headers),
-                message_id=message_id,
-                correlation_id=correlation_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                timestamp=datetime.now(timezone.utc),
-            )
-            await exchange.publish(message, routing_key, mandatory=True, timeout=self.confirm_timeout)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception:
-                _log.debug("closing the publisher connection failed", exc_info=True)
 
 
 class OutboxRelay:
@@ -116,7 +44,7 @@ class OutboxRelay:
     Args:
         engine: an ``AsyncEngine`` (PostgreSQL for ``SKIP LOCKED``; SQLite works for a single relay).
         table: the table from :func:`~telemetry.outbox.outbox_table`.
-        publisher: any :class:`~telemetry.outbox.Publisher`.
+        publisher: any :class:`~telemetry.messaging.Publisher`.
         batch_size, poll_interval: rows claimed per poll; pause between polls that found nothing.
         max_attempts: failed tries before a row is marked ``failed``.
         backoff: failures -> seconds before the next try.

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 from examples.drill.stack import tools_available
 from tests.conftest import require
+from tests.drill.browser import check_report_in_chromium, chromium_binary, runbook_anchors
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = [
@@ -24,8 +24,11 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     """`python -m examples.drill` exits 0; every expected page arrived and resolved, in order,
     with the service label, a runbook anchor that exists, and an example failing request whose
     correlation ID is on every one of its log lines and on a span of its trace; afterwards every
-    dashboard panel query returns data from the drill's Prometheus."""
+    dashboard panel query returns data from the drill's Prometheus. The HTML report, whose path
+    is the last line printed, opens in headless Chromium without an error, with the timeline
+    and one chart per page, each page's trace drawn from the spans the drill's receiver kept."""
     require(tools_available(), "prometheus and alertmanager (scripts/install-tools.sh)")
+    require(chromium_binary() is not None, "chromium (scripts/install-tools.sh)")
     out = tmp_path / "report"
     run = subprocess.run(
         [sys.executable, "-m", "examples.drill", "--out", str(out), "--timeout", "90"],
@@ -42,12 +45,7 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     assert full["dashboards"]["queries"] > 60
     assert [(r["scenario"], r["alertname"], r["labels"]["severity"]) for r in report] == EXPECTED
     assert all(r["paged"] and r["resolved"] for r in report)
-    anchors = set(re.findall(r'<a id="([^"]+)"', (ROOT / "alerts" / "runbooks.md").read_text(encoding="utf-8")))
-    anchors |= {
-        re.sub(r"[^a-z0-9-]", "", line.lstrip("#").strip().lower().replace(" ", "-"))
-        for line in (ROOT / "alerts" / "runbooks.md").read_text(encoding="utf-8").splitlines()
-        if line.startswith("#")
-    }
+    anchors = runbook_anchors(ROOT / "alerts" / "runbooks.md")
     for entry in report:
         assert entry["labels"]["service"] == "orders"
         assert entry["labels"]["alertname"] == entry["alertname"]
@@ -69,3 +67,20 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     assert "4 of 4 expected pages arrived and resolved" in markdown
     assert markdown.count("- **dashboard_url**: http") == len(EXPECTED)
     assert markdown.count("- **trace_search_url**: http") == len(EXPECTED)
+    assert run.stdout.splitlines()[-1] == f"HTML report: {out / 'report.html'}"
+    opened = check_report_in_chromium(
+        out / "report.html", pages=len(EXPECTED), runbooks=ROOT / "alerts" / "runbooks.md"
+    )
+    assert opened.facts["spans"] >= len(EXPECTED)
+    record = json.loads((out / "record.json").read_text(encoding="utf-8"))
+    assert [(page["alertname"], bool(page["panels"])) for page in record["pages"]] == [
+        (alertname, True) for _, alertname, _ in EXPECTED
+    ]
+    for page in record["pages"]:
+        assert page["example"]["trace"], page["scenario"]
+        assert all(span["end"] >= span["start"] > 0 and span["span_id"] for span in page["example"]["trace"])
+        assert [bool(target["series"]) for panel in page["panels"] for target in panel["targets"]] == [
+            True for panel in page["panels"] for _ in panel["targets"]
+        ], page["scenario"]
+        assert record["alerts"][page["alertname"]]["pending"], page["alertname"]
+        assert record["alerts"][page["alertname"]]["firing"], page["alertname"]

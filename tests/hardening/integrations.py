@@ -300,6 +300,8 @@ class Delivery:
 
 
 async def aio_pika_leak(module: ModuleType, h: Harness) -> None:
+    from telemetry.messaging import parse_x_death
+
     async def handle(_message: Any) -> None:
         structlog.get_logger("orders").info("handling", url=AMQP_URL)
         raise secret_error(module.PermanentError)
@@ -312,7 +314,7 @@ async def aio_pika_leak(module: ModuleType, h: Harness) -> None:
         "cookie": COOKIE,
     }
     await consumer(Delivery(headers=headers, body=f'{{"password": "{PASSWORD}"}}'.encode()))
-    h.outputs.extra.append(repr(module.parse_x_death(headers)))
+    h.outputs.extra.append(repr(parse_x_death(headers)))
 
 
 async def aio_pika_flood(module: ModuleType, _h: Harness, n: int) -> None:

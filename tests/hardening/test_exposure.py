@@ -70,7 +70,7 @@ def test_serve_metrics_close_frees_the_port(registry: CollectorRegistry) -> None
 def make_app(**options: Any) -> FastAPI:
     app = FastAPI()
     provider, _ = in_memory_tracer()
-    instrument_app(app, telemetry.setup(registry=CollectorRegistry(), tracer_provider=provider), **options)
+    instrument_app(app, telemetry=telemetry.setup(registry=CollectorRegistry(), tracer_provider=provider), **options)
     return app
 
 

@@ -401,7 +401,7 @@ async def test_database_and_broker_gone_under_the_collectors(mode: str) -> None:
     """The outbox table's database and the DLQ broker unreachable (refused, or accepting and never
     answering): requests answer, each scrape returns within the collectors' timeout with the
     stale flags at 1, and the last good DLQ reading is still served."""
-    from telemetry.integrations.aio_pika import QueueStats, rabbitmq_queue_stats, watch_dead_letter_queues
+    from telemetry.dlq import QueueStats, rabbitmq_queue_stats, watch_dead_letter_queues
     from telemetry.outbox.backlog import watch_outbox
 
     registry = CollectorRegistry()

@@ -84,7 +84,7 @@ def test_redactor_never_raises(event: dict[str, Any]) -> None:
 @given(HEADERS)
 def test_x_death_parser_never_raises(headers: dict[Any, Any]) -> None:
     """The AMQP x-death and delivery-count parsers accept any header table."""
-    module = load_integration("telemetry.integrations.aio_pika", "x-death parser")
+    module = load_integration("telemetry.messaging", "x-death parser")
     check_x_death(module.parse_x_death, headers)
     check_x_death(module.delivery_count, headers)
 

@@ -117,8 +117,8 @@ async def recovery_flood(module: ModuleType, _h: Harness, n: int) -> None:
 
 
 TOOLBOX: list[Integration] = [
-    Integration("timeout", "telemetry.timeout", timeout_leak, timeout_flood),
+    Integration("timeout", "telemetry.timeouts", timeout_leak, timeout_flood),
     Integration("slowapi", "telemetry.integrations.slowapi", slowapi_leak, slowapi_flood),
-    Integration("bulkhead", "telemetry.bulkhead", bulkhead_leak, bulkhead_flood),
+    Integration("bulkhead", "telemetry.bulkheads", bulkhead_leak, bulkhead_flood),
     Integration("recovery", "telemetry.recovery", recovery_leak, recovery_flood),
 ]

@@ -12,17 +12,10 @@ from opentelemetry.trace import SpanKind
 from outbox_support import RaisingSink
 
 from telemetry.correlation import get_correlation_id
-from telemetry.integrations.aio_pika import (
-    Death,
-    DuplicateMessage,
-    PermanentError,
-    delivery_count,
-    instrument_consumer,
-    parse_x_death,
-    uninstrument_consumer,
-)
-from telemetry.outbox.memory import InMemoryBroker
+from telemetry.integrations.aio_pika import DuplicateMessage, PermanentError, instrument_consumer, uninstrument_consumer
+from telemetry.messaging import parse_x_death
 from telemetry.testing import capture
+from telemetry.testing.broker import InMemoryBroker
 
 Q, DLQ = "orders.created", "orders.created.dlq"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -210,30 +203,6 @@ async def test_broker_dead_letter_reason_counted_once_on_first_delivery() -> Non
     assert consumed(cap) == {"success": 1.0, "retry": 1.0, "dead_lettered": None, "duplicate": None}
     broker_line = next(line for line in cap.logs if line["event"] == "telemetry.dlq.dead_lettered")
     assert (broker_line["dlq.by"], broker_line["dlq.deaths"], broker_line["log_level"]) == ("broker", 2, "error")
-
-
-def test_x_death_and_delivery_count_parsing() -> None:
-    """x-death keeps the broker's newest-first order; bytes are decoded; times become Unix time."""
-    from datetime import datetime, timezone
-
-    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    headers = {
-        "x-death": [
-            {"queue": b"q2", "reason": b"maxlen", "count": 1, "time": when, "routing-keys": [b"rk"]},
-            {"queue": "q1", "reason": "delivery_limit", "count": 4, "exchange": "ex"},
-        ],
-        "x-delivery-count": 2,
-    }
-    assert parse_x_death(headers) == (
-        [
-            Death(queue="q2", reason="maxlen", count=1, routing_keys=("rk",), time=when.timestamp()),
-            Death(queue="q1", reason="delivery_limit", count=4, exchange="ex"),
-        ],
-        False,
-    )
-    assert delivery_count(headers) == (2, False)
-    assert delivery_count({"x-delivery-count": True}) == (None, True)
-    assert parse_x_death(None) == ([], False)
 
 
 async def test_instrument_twice_and_uninstrument() -> None:

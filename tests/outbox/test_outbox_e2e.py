@@ -19,14 +19,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import telemetry
-from telemetry.integrations.aio_pika import (
-    AioPikaDeadLetterSource,
-    RedriveReport,
-    instrument_consumer,
-    redrive,
-    watch_dead_letter_queues,
-)
-from telemetry.outbox import PRODUCER_HEADER, AioPikaPublisher, OutboxRelay, enqueue, watch_outbox
+from telemetry.dlq import RedriveReport, redrive, unwatch_dead_letter_queues, watch_dead_letter_queues
+from telemetry.integrations.aio_pika import AioPikaDeadLetterSource, AioPikaPublisher, instrument_consumer
+from telemetry.messaging import PRODUCER_HEADER
+from telemetry.outbox import OutboxRelay, enqueue, watch_outbox
 from telemetry.testing import in_memory_tracer
 
 
@@ -56,7 +52,7 @@ async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology
     provider, exporter = in_memory_tracer()
     app = orders_app(db, rabbit.destination)
     setup = telemetry.instrument(app, registry=registry, tracer_provider=provider, service_name="orders")
-    dlq_stats = watch_dead_letter_queues([rabbit.dlq], url=AMQP, telemetry=setup, min_interval=0)
+    watch_dead_letter_queues([rabbit.dlq], url=AMQP, telemetry=setup, min_interval=0)
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://orders") as client:
         response = await client.post("/orders", json={"item": "book"}, headers={"X-Correlation-ID": cid})
@@ -169,7 +165,7 @@ async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology
         "error.type": "RuntimeError",
         "level": "error",
     }
-    setup.instruments.unregister(dlq_stats)
+    assert unwatch_dead_letter_queues([rabbit.dlq], telemetry=setup) == [rabbit.dlq]
 
 
 async def _depth_is(rabbit: Topology, queue: str, expected: int) -> bool:

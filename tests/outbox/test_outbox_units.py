@@ -17,13 +17,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 import telemetry
-from telemetry.integrations.aio_pika import (
-    DeadLetterQueueCollector,
-    QueueStats,
-    RedriveReport,
-    instrument_consumer,
-    redrive,
-)
+from telemetry.dlq import DeadLetterQueueCollector, QueueStats, RedriveReport, redrive
+from telemetry.integrations.aio_pika import instrument_consumer
 from telemetry.outbox import (
     OutboxBacklogCollector,
     OutboxMessage,
@@ -34,8 +29,8 @@ from telemetry.outbox import (
     outbox_table,
     publish_instrumented,
 )
-from telemetry.outbox.memory import InMemoryBroker
 from telemetry.testing import capture
+from telemetry.testing.broker import InMemoryBroker
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

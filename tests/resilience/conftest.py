@@ -1,4 +1,7 @@
-"""Fixtures for the retry, breaker, health and fallback tests: fresh handles and hooks per test."""
+"""Fixtures for the retry, breaker, health and fallback tests: fresh stamina hooks per test.
+
+Handles and degraded flags are forgotten by the suite's autouse ``telemetry.state.reset()``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from telemetry.breaker import reset_breakers
-from telemetry.health import reset_degraded
-
 
 @pytest.fixture(autouse=True)
 def _fresh_resilience_state() -> Iterator[None]:
-    reset_breakers()
-    reset_degraded()
     stamina = pytest.importorskip("stamina")
     from stamina.instrumentation import set_on_retry_hooks
 
@@ -22,8 +20,6 @@ def _fresh_resilience_state() -> Iterator[None]:
     with stamina.set_testing(False):
         yield
     set_on_retry_hooks([])
-    reset_breakers()
-    reset_degraded()
 
 
 class SinkBroke(RuntimeError):

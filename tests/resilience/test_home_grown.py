@@ -83,7 +83,7 @@ def test_state_spellings_are_normalised() -> None:
 def test_repeated_or_unknown_transitions_are_ignored() -> None:
     """A second notice of the same change (a second observer) and unknown states count nothing."""
     with capture() as cap:
-        handle = telemetry.breaker("shared")
+        handle = telemetry.circuit_breaker("shared")
         handle.state_changed("closed", "open")
         handle.state_changed("closed", "open")
         handle.state_changed("open", "forced_open")
@@ -95,7 +95,7 @@ def test_repeated_or_unknown_transitions_are_ignored() -> None:
 
 def test_one_handle_per_name_and_time_in_state_accumulates() -> None:
     """breaker(name) returns the same handle; time in each state adds up across visits."""
-    assert telemetry.breaker("a") is telemetry.breaker("a")
+    assert telemetry.circuit_breaker("a") is telemetry.circuit_breaker("a")
     handle = Breaker("clock")
     handle.state_changed(None, "open")
     time.sleep(0.01)
@@ -111,7 +111,7 @@ def test_breaker_names_past_the_cap_do_not_merge_states() -> None:
     """Names folded into _OTHER by the label cap get no state series (never merged ones)."""
     with capture(label_cap=2) as cap:
         for name in ("a", "b", "c", "d"):
-            telemetry.breaker(name)
+            telemetry.circuit_breaker(name)
         names = {s["breaker_name"] for s in cap.series("resilience_circuit_state")}
     assert names == {"a", "b"}
 
@@ -135,7 +135,7 @@ def test_concurrent_threads_and_tasks_count_exactly() -> None:
         await asyncio.gather(*(one() for _ in range(100)))
 
     with capture() as cap:
-        handle = telemetry.breaker("busy")
+        handle = telemetry.circuit_breaker("busy")
         run_threads(worker, 8)
         asyncio.run(tasks())
     assert {
@@ -183,7 +183,7 @@ def test_retry_helpers_record_the_retry_vocabulary() -> None:
 def test_raising_sink_never_reaches_the_caller(raising_sink: Any) -> None:
     """With a sink that always raises, every helper returns normally and metrics still count."""
     with capture(extra_sinks=[raising_sink]) as cap:
-        handle = telemetry.breaker("p")
+        handle = telemetry.circuit_breaker("p")
         handle.state_changed("closed", "open")
         handle.rejected()
         handle.failed(ValueError())

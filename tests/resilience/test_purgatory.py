@@ -142,9 +142,9 @@ async def test_redis_unit_of_work() -> None:
         assert cap.series("resilience_circuit_transitions_total") == [
             {"breaker_name": name, "from_state": "closed", "to_state": "open"}
         ]
-        from telemetry.breaker import reset_breakers
+        from telemetry.state import STATE
 
-        reset_breakers()  # as if in another process
+        STATE.breakers.clear()  # this process's handles gone, as if in another process
         second = instrument_factory(
             purgatory.AsyncCircuitBreakerFactory(default_ttl=60, uow=purgatory.AsyncRedisUnitOfWork(url))
         )

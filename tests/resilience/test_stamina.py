@@ -28,7 +28,7 @@ def calls(cap: Any) -> list[tuple[str, str, float | None]]:
 def test_hook_records_scheduled_retries_of_plain_stamina() -> None:
     """A plain @stamina.retry function: each scheduled retry is counted, evented and logged
     under stamina's callable name."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
     attempt = flaky(2)
 
     @stamina.retry(on=Flaky, attempts=3, **FAST)
@@ -68,7 +68,7 @@ def fatal() -> str:
 def test_decorator_reports_success_after_retry_and_exhaustion() -> None:
     """The telemetry decorator adds outcomes: success after retry with attempts and backoff,
     exhaustion with one WARNING, a non-retryable error as not_retryable."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
     with capture() as cap:
         assert rates() == "ok"
         with pytest.raises(Flaky):
@@ -89,7 +89,7 @@ def test_decorator_reports_success_after_retry_and_exhaustion() -> None:
 
 def test_backoff_hook_decision_decides_exhausted_or_not_retryable() -> None:
     """With an `on=` predicate, its own decision tells exhaustion from a non-retryable error."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
 
     def transient(exc: Exception) -> bool:
         return "transient" in str(exc)
@@ -110,8 +110,8 @@ def test_no_double_counting_with_stamina_prometheus_hook_and_instrument_twice() 
     """With stamina's own Prometheus hook active and instrument() called twice, our counter
     counts each retry once, and stamina's hook stays in place."""
     set_on_retry_hooks([PrometheusOnRetryHook])
-    stamina_telemetry.instrument()
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
+    stamina_telemetry.instrument_stamina()
     hooks = get_on_retry_hooks()
     assert len(hooks) == 2
     assert stamina_telemetry.is_instrumented()
@@ -131,8 +131,8 @@ def test_uninstrument_records_nothing_and_keeps_other_hooks() -> None:
     """After uninstrument neither the hook nor the decorator records; other hooks remain."""
     seen: list[int] = []
     set_on_retry_hooks([lambda details: seen.append(details.retry_num)])
-    stamina_telemetry.instrument()
-    stamina_telemetry.uninstrument()
+    stamina_telemetry.instrument_stamina()
+    stamina_telemetry.uninstrument_stamina()
     assert not stamina_telemetry.is_instrumented()
 
     @stamina_telemetry.retry(on=Flaky, attempts=3, **FAST)
@@ -148,7 +148,7 @@ def test_uninstrument_records_nothing_and_keeps_other_hooks() -> None:
 
 def test_raising_sink_keeps_results_and_exceptions(raising_sink: Any) -> None:
     """A failing sink changes neither results nor exceptions."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
 
     @stamina_telemetry.retry(on=Flaky, attempts=2, **FAST)
     def op(fn: Any) -> str:
@@ -163,7 +163,7 @@ def test_raising_sink_keeps_results_and_exceptions(raising_sink: Any) -> None:
 
 async def test_async_functions_and_concurrent_tasks_count_exactly() -> None:
     """50 concurrent tasks of an async decorated function, each failing once: exact counts."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
 
     @stamina_telemetry.retry(on=Flaky, attempts=3, **FAST)
     async def op(fn: Any) -> str:
@@ -180,7 +180,7 @@ async def test_async_functions_and_concurrent_tasks_count_exactly() -> None:
 
 def test_threads_count_exactly() -> None:
     """8 threads x 20 calls, each failing once: exact counts."""
-    stamina_telemetry.instrument()
+    stamina_telemetry.instrument_stamina()
 
     @stamina_telemetry.retry(on=Flaky, attempts=3, **FAST)
     def op(fn: Any) -> str:

@@ -33,8 +33,8 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from telemetry.integrations.sqlalchemy._collector import collector_for
-from telemetry.integrations.sqlalchemy._pool import instrumented_pool_class, is_instrumented
+from telemetry.integrations.contract import check_telemetry
+from telemetry.integrations.sqlalchemy._pool import instrumented_pool_class, is_instrumented_pool_class
 from telemetry.integrations.sqlalchemy._state import PoolTelemetry, lock, sqlalchemy_module
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ __all__ = [
     "InstrumentedQueuePool",
     "instrument_engine",
     "instrumented_pool_class",
+    "is_instrumented",
     "pool_name_for",
     "uninstrument_engine",
 ]
@@ -84,24 +85,34 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(msg)
 
 
-def instrument_engine(engine: Any, *, pool_name: str | None = None) -> None:
-    """Instrument ``engine`` (an ``Engine`` or ``AsyncEngine``); a second call does nothing.
+def is_instrumented(engine: Any) -> bool:
+    """Whether :func:`instrument_engine` instrumented ``engine`` (and it was not undone since)."""
+    return getattr(engine, "sync_engine", engine) in _engines
+
+
+def instrument_engine(engine: Any, *, pool_name: str | None = None, telemetry: object = None) -> Any:
+    """Instrument ``engine`` (an ``Engine`` or ``AsyncEngine``) and return it; a second call does nothing.
+
+    Nothing is recorded inside OpenTelemetry's ``suppress_instrumentation()``.
 
     Args:
         engine: the engine; an ``AsyncEngine`` is instrumented through its ``sync_engine``.
         pool_name: the ``db.client.connection.pool.name`` label; defaults to
             :func:`pool_name_for` (no credentials).
+        telemetry: the current set-up, or ``None`` (see
+            :func:`telemetry.integrations.contract.check_telemetry`).
     """
     event = sqlalchemy_module().event
+    check_telemetry(telemetry)
     sync: Engine = getattr(engine, "sync_engine", engine)
     with lock:
         if sync in _engines:
-            return
+            return engine
         state = PoolTelemetry(sync, pool_name or pool_name_for(sync))
         pool: Any = sync.pool
         timed_pool = isinstance(pool, sqlalchemy_module().pool.QueuePool)
         if timed_pool:
-            if not is_instrumented(type(pool)):
+            if not is_instrumented_pool_class(type(pool)):
                 state.original_class = type(pool)
                 pool.__class__ = instrumented_pool_class(type(pool))
             pool._telemetry = state
@@ -110,23 +121,24 @@ def instrument_engine(engine: Any, *, pool_name: str | None = None) -> None:
             state.listeners.append((sync, identifier, listener))
         _engines[sync] = state
         state.bound()
+    return engine
 
 
-def uninstrument_engine(engine: Any) -> None:
-    """Undo :func:`instrument_engine`: listeners removed, the pool's class restored."""
+def uninstrument_engine(engine: Any) -> Any:
+    """Undo :func:`instrument_engine` and return ``engine`` (idempotent): listeners removed,
+    the pool's class restored."""
     event = sqlalchemy_module().event
     sync: Engine = getattr(engine, "sync_engine", engine)
     with lock:
         state = _engines.pop(sync, None)
         if state is None:
-            return
+            return engine
         for target, identifier, listener in state.listeners:
             event.remove(target, identifier, listener)
         pool: Any = sync.pool
-        if is_instrumented(type(pool)):
+        if is_instrumented_pool_class(type(pool)):
             pool._telemetry = None
             if state.original_class is not None:
                 pool.__class__ = state.original_class
-        bound = state._bound
-        if bound is not None:
-            collector_for(bound.instruments).states.discard(state)
+        state.unbind()
+    return engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from telemetry import catalog
 from telemetry.metrics import family
@@ -11,17 +11,33 @@ from telemetry.metrics import family
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from telemetry.integrations.sqlalchemy._state import PoolTelemetry
     from telemetry.metrics import Instruments
 
-__all__ = ["PoolCollector", "collector_for"]
+__all__ = ["PoolCollector", "PoolReading", "PoolSource", "collector_for"]
+
+
+class PoolReading(NamedTuple):
+    """One pool's numbers at scrape time; ``max_overflow`` -1 means no limit."""
+
+    name: str
+    idle: int
+    used: int
+    size: int
+    max_overflow: int
+
+
+class PoolSource(Protocol):
+    """Anything that can read its pool at scrape time (an instrumented engine's state)."""
+
+    def reading(self) -> PoolReading | None:
+        """The pool's numbers now, with the admitted pool-name label; ``None`` if gone."""
 
 
 class PoolCollector:
     """Scrape-time pool gauges for every engine bound to one registry."""
 
     def __init__(self) -> None:
-        self.states: weakref.WeakSet[PoolTelemetry] = weakref.WeakSet()
+        self.states: weakref.WeakSet[PoolSource] = weakref.WeakSet()
 
     def describe(self) -> list[Any]:
         return self._families()
@@ -37,15 +53,13 @@ class PoolCollector:
         # Engines given the same name are one logical pool: their readings add up.
         totals: dict[str, list[int]] = {}
         for state in list(self.states):
-            pool: Any = state.pool()
-            bound = state._bound
-            if pool is None or bound is None or not hasattr(pool, "checkedout"):
+            reading = state.reading()
+            if reading is None:
                 continue
-            name = bound.instruments.admit(catalog.POOL_NAME, state.name)
-            size, overflow = pool.size(), pool._max_overflow
+            name, idle, used, size, overflow = reading
             total = totals.setdefault(name, [0, 0, 0, 0])
-            total[0] += pool.checkedin()
-            total[1] += pool.checkedout()
+            total[0] += idle
+            total[1] += used
             total[2] += size
             # max_overflow=-1 (or pool_size=0) sets no limit: then there is no max to report.
             total[3] = -1 if overflow < 0 or size == 0 or total[3] < 0 else total[3] + size + overflow
@@ -65,6 +79,7 @@ _collectors: weakref.WeakKeyDictionary[Instruments, PoolCollector] = weakref.Wea
 
 
 def collector_for(instruments: Instruments) -> PoolCollector:
+    """The one pool collector of ``instruments``' registry, registered there on first use."""
     found = _collectors.get(instruments)
     if found is None:
         found = _collectors[instruments] = PoolCollector()

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from telemetry.events.pool import PoolExhausted, PoolTimedOut
+from telemetry.integrations.contract import enabled
 from telemetry.integrations.sqlalchemy._state import PoolTelemetry, lock, mark_checkout, mark_return, sqlalchemy_module
 from telemetry.recorder import record
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, QueuePool
 
-__all__ = ["instrumented_pool_class", "is_instrumented"]
+__all__ = ["instrumented_pool_class", "is_instrumented_pool_class"]
 
 
 def timed_get(pool: Any, get: Callable[[], ConnectionPoolEntry]) -> ConnectionPoolEntry:
@@ -26,7 +27,7 @@ def timed_get(pool: Any, get: Callable[[], ConnectionPoolEntry]) -> ConnectionPo
     records that checkout's wait twice; SQLAlchemy's own retry, and rare.)
     """
     state: PoolTelemetry | None = pool._telemetry
-    if state is None:
+    if state is None or not enabled():
         return get()
     try:
         bound = state.bound()
@@ -79,7 +80,8 @@ def timed_out(pool: Any, state: PoolTelemetry, waited: float) -> None:
 _pool_classes: dict[type[Any], type[Any]] = {}
 
 
-def is_instrumented(cls: type[Any]) -> bool:
+def is_instrumented_pool_class(cls: type[Any]) -> bool:
+    """Whether ``cls`` is one of the instrumented pool classes."""
     return bool(getattr(cls, "_telemetry_pool_class", False))
 
 
@@ -89,7 +91,7 @@ def instrumented_pool_class(base: type[QueuePool]) -> type[QueuePool]:
     It adds no instance layout, so :func:`instrument_engine` can switch an existing pool to
     it; its state travels through ``recreate()``, so ``engine.dispose()`` keeps it.
     """
-    if is_instrumented(base):
+    if is_instrumented_pool_class(base):
         return base
     with lock:
         found = _pool_classes.get(base)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
 from telemetry.events.pool import PoolConnectionGarbageCollected, PoolConnectionInvalidated
-from telemetry.integrations.sqlalchemy._collector import collector_for
+from telemetry.integrations.contract import enabled, require
+from telemetry.integrations.sqlalchemy._collector import PoolReading, collector_for
 from telemetry.metrics import current_exemplar
 from telemetry.recorder import get_recorder, record
 
@@ -30,12 +31,8 @@ lock = threading.RLock()
 
 
 def sqlalchemy_module() -> Any:
-    try:
-        import sqlalchemy
-    except ImportError as exc:
-        msg = "pool telemetry needs SQLAlchemy: pip install 'resilience-telemetry[sqlalchemy]'"
-        raise ImportError(msg) from exc
-    return sqlalchemy
+    """``sqlalchemy``, or the install hint."""
+    return require("sqlalchemy", "sqlalchemy", what="pool telemetry")
 
 
 class Bound:
@@ -92,6 +89,26 @@ class PoolTelemetry:
         engine = self.engine()
         return None if engine is None else engine.pool
 
+    def reading(self) -> PoolReading | None:
+        """The pool's numbers for the scrape-time gauges (``None`` if not a QueuePool or unbound)."""
+        pool: Any = self.pool()
+        bound = self._bound
+        if pool is None or bound is None or not hasattr(pool, "checkedout"):
+            return None
+        return PoolReading(
+            bound.instruments.admit(catalog.POOL_NAME, self.name),
+            pool.checkedin(),
+            pool.checkedout(),
+            pool.size(),
+            pool._max_overflow,  # QueuePool keeps it private; read here only
+        )
+
+    def unbind(self) -> None:
+        """Leave the scrape-time gauges of the registry this state is bound to."""
+        found = self._bound
+        if found is not None:
+            collector_for(found.instruments).states.discard(self)
+
     # --- PoolEvents / DialectEvents listeners: each swallows its own errors ---------------
     def on_do_connect(self, _dialect: Any, conn_rec: ConnectionPoolEntry, _cargs: Any, _cparams: Any) -> None:
         with contextlib.suppress(Exception):  # telemetry never breaks a connect
@@ -100,7 +117,7 @@ class PoolTelemetry:
     def on_connect(self, _dbapi_connection: Any, conn_rec: ConnectionPoolEntry) -> None:
         try:
             started = conn_rec.info.pop(_CONNECT, None)
-            if started is not None:
+            if started is not None and enabled():
                 bound = self.bound()
                 bound.observe(bound.create, time.perf_counter() - started)
         except Exception:  # noqa: S110 - telemetry never breaks a connect
@@ -116,10 +133,12 @@ class PoolTelemetry:
         mark_return(self, conn_rec)
 
     def on_invalidate(self, _dbapi_connection: Any, _conn_rec: Any, exception: BaseException | None) -> None:
-        record(PoolConnectionInvalidated(pool_name=self.name, soft=False, caused_by=exception))
+        if enabled():
+            record(PoolConnectionInvalidated(pool_name=self.name, soft=False, caused_by=exception))
 
     def on_soft_invalidate(self, _dbapi_connection: Any, _conn_rec: Any, exception: BaseException | None) -> None:
-        record(PoolConnectionInvalidated(pool_name=self.name, soft=True, caused_by=exception))
+        if enabled():
+            record(PoolConnectionInvalidated(pool_name=self.name, soft=True, caused_by=exception))
 
     def events(self, *, timed_pool: bool) -> list[tuple[str, Any]]:
         """The listeners to register; an instrumented pool times checkouts and returns itself."""
@@ -148,7 +167,7 @@ def mark_return(state: PoolTelemetry, entry: Any) -> None:
     """The use time ends; a borrower already gone means the garbage collector returned it (a leak)."""
     try:
         marked = entry.info.pop(_CHECKOUT, None)
-        if marked is None:
+        if marked is None or not enabled():
             return
         started, borrower = marked
         bound = state.bound()

@@ -32,7 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
-from telemetry._handles import contained, current_instruments, named
+from telemetry._handles import current_instruments, named
+from telemetry.containment import contained
 from telemetry.events.bulkhead import REJECTION_REASONS, BulkheadCallRejected
 from telemetry.recorder import record
 
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Bulkhead", "BulkheadFullError", "BulkheadReporter", "bulkhead", "bulkhead_reporter"]
 
-_KIND: Final = "telemetry.bulkhead.reporter"
-_LIMITERS: Final = "telemetry.bulkhead"
+_KIND: Final = "telemetry.bulkheads.reporter"
+_LIMITERS: Final = "telemetry.bulkheads"
 
 
 class BulkheadFullError(RuntimeError):

@@ -1,8 +1,9 @@
 """An in-process broker stand-in for demos and tests when RabbitMQ is not configured.
 
-It implements :class:`~telemetry.outbox.Publisher` (for the relay and redrive), the
-:class:`~telemetry.integrations.aio_pika.DeadLetterSource` protocol (for redrive) and a
-``queue_stats`` reader (for the DLQ collector), and it dead-letters the way RabbitMQ does:
+It is a test double, so it lives in :mod:`telemetry.testing`, not in a runtime package. It
+implements :class:`~telemetry.messaging.Publisher` (for the relay and redrive), the
+:class:`~telemetry.dlq.DeadLetterSource` protocol (for redrive) and a ``queue_stats`` reader
+(for :func:`~telemetry.dlq.watch_dead_letter_queues`), and it dead-letters the way RabbitMQ does:
 ``reject(requeue=False)`` moves a message to the queue's dead-letter queue with an ``x-death``
 entry (newest first, one per queue and reason, counted), and redeliveries carry
 ``x-delivery-count`` as quorum queues do. Single event loop; not a message broker.
@@ -15,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from telemetry.integrations.aio_pika import QueueStats, parse_x_death
-from telemetry.outbox.relay import split_destination
+from telemetry.dlq.stats import QueueStats
+from telemetry.messaging import parse_x_death, split_destination
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -76,7 +77,7 @@ class MemoryDelivery:
 
     async def reject(self, requeue: bool = False) -> None:
         self._settle()
-        self.broker._rejected(self.queue, self.stored, requeue=requeue)
+        self.broker.rejected(self.queue, self.stored, requeue=requeue)
 
 
 class InMemoryBroker:
@@ -134,7 +135,8 @@ class InMemoryBroker:
         self.unacked.add(id(delivery))
         return delivery
 
-    def _rejected(self, queue: str, stored: _Stored, *, requeue: bool) -> None:
+    def rejected(self, queue: str, stored: _Stored, *, requeue: bool) -> None:
+        """Requeue ``stored`` at the head of ``queue``, or dead-letter it as RabbitMQ does."""
         if requeue:
             self.queues[queue].appendleft(stored)
             return
@@ -172,7 +174,7 @@ class InMemoryBroker:
         return delivered
 
     def queue_stats(self, queues: Sequence[str]) -> dict[str, QueueStats]:
-        """A reader for :class:`~telemetry.integrations.aio_pika.DeadLetterQueueCollector`."""
+        """A reader for :class:`~telemetry.dlq.DeadLetterQueueCollector`."""
         out: dict[str, QueueStats] = {}
         for name in queues:
             pending = self.queues.get(name)

@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from telemetry import catalog
-from telemetry._handles import contained, current_instruments, named
+from telemetry._handles import current_instruments, named
+from telemetry.containment import contained
 from telemetry.events.timeout import OperationTimedOut
 from telemetry.recorder import record
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["TimeBudget", "time_budget", "timeout", "wait_for"]
 
 T = TypeVar("T")
-_KIND = "telemetry.timeout"
+_KIND: Final = "telemetry.timeouts"
 
 
 class TimeBudget:

@@ -42,7 +42,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
-from telemetry.integrations.contract import Instrumented, enabled, require
+from telemetry.integrations.contract import Instrumented, check_telemetry, enabled, require
 from telemetry.ratelimit import rate_limiter
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from telemetry.bootstrap import Telemetry
     from telemetry.ratelimit import RateLimiter
 
-__all__ = ["instrument_limiter", "rate_limit_exceeded_handler", "uninstrument_limiter"]
+__all__ = ["instrument_limiter", "is_instrumented", "rate_limit_exceeded_handler", "uninstrument_limiter"]
 
 _INSTRUMENTED: Final = Instrumented("slowapi")
 _COUNTED: Final = "_telemetry_ratelimit_admitted"
@@ -65,7 +65,7 @@ def _limit_name(request: Any, endpoint: Callable[..., Any] | None) -> str:
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if isinstance(path, str):
         return path
-    for candidate in getattr(request.app, "routes", ()):
+    for candidate in getattr(request.scope.get("app"), "routes", ()):
         if endpoint is not None and getattr(candidate, "endpoint", None) is endpoint:
             found = getattr(candidate, "path_format", None) or getattr(candidate, "path", None)
             if isinstance(found, str):
@@ -210,27 +210,30 @@ def instrument_limiter(
     """Report every check of a slowapi ``Limiter``; with ``app``, answer rejections in the
     error envelope with ``Retry-After``. Returns ``limiter``; a second call is a no-op.
 
-    ``name`` is the ``ratelimit_limiter`` label. ``telemetry`` is accepted for symmetry with
-    the other integrations; events go to the process recorder either way.
+    ``name`` is the ``ratelimit_limiter`` label. ``telemetry`` must be the current set-up when
+    given: events go through the process recorder.
     """
     require("slowapi", "slowapi")
     from slowapi.errors import RateLimitExceeded
 
+    check_telemetry(telemetry)
     if limiter in _INSTRUMENTED:
         return limiter
-    if telemetry is None:
-        from telemetry.bootstrap import setup
-
-        setup()
     hooks = _Hooks(limiter, rate_limiter(name), app, RateLimitExceeded)
     hooks.install()
     _INSTRUMENTED.add(limiter, hooks.undo)
     return limiter
 
 
-def uninstrument_limiter(limiter: Any) -> None:
-    """Undo :func:`instrument_limiter` on ``limiter`` (idempotent)."""
+def uninstrument_limiter(limiter: Any) -> Any:
+    """Undo :func:`instrument_limiter` on ``limiter`` and return it (idempotent)."""
     _INSTRUMENTED.remove(limiter)
+    return limiter
+
+
+def is_instrumented(limiter: Any) -> bool:
+    """Whether :func:`instrument_limiter` is in effect on ``limiter``."""
+    return limiter in _INSTRUMENTED
 
 
 def rate_limit_exceeded_handler(request: Any, exc: Any) -> Any:
@@ -244,7 +247,7 @@ def rate_limit_exceeded_handler(request: Any, exc: Any) -> Any:
 
     from telemetry.integrations.fastapi import error_body
 
-    limiter = getattr(request.app.state, "limiter", None)
+    limiter = getattr(getattr(request.scope.get("app"), "state", None), "limiter", None)
     retry_after = getattr(request.state, _RETRY_AFTER, None)
     if retry_after is None:
         retry_after = _retry_after(limiter, request, exc) if limiter is not None else 1

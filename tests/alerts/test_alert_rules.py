@@ -273,7 +273,10 @@ def test_cli_generates_rules_from_a_users_config(tmp_path: Path, promtool) -> No
     assert written == sorted(
         [
             f"alerts/{name}.rules.yml"
-            for name in ("breaker", "dependency", "dlq", "meta", "outbox", "pool", "retry", "slo")
+            for name in (
+                *("breaker", "dependency", "dlq", "meta", "outbox", "pool", "retry", "slo"),
+                *("bulkhead", "ratelimit", "recovery", "timeout"),
+            )
         ]
         + ["alerts/alertmanager.yml", "alerts/runbooks.md"]
     )

@@ -2,9 +2,10 @@
 
 ``increase()`` reads 0 for a series whose first sample already holds the event (a counter
 created and incremented between two scrapes, a new instance that failed before its first
-scrape): Prometheus has no earlier sample to subtract. Series born inside the window are
-therefore also counted by their whole value (``x unless x offset <window>``), so the first
-event of a new series pages like every later one.
+scrape): Prometheus has no earlier sample to subtract. A series born inside the window (``x
+unless x offset <window>``) is therefore counted by its highest value in the window (its whole
+count, and still the count before a restart when it restarted since), every other series by its
+increase, so the first event of a new series pages like every later one.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ __all__ = ["counted"]
 
 
 def counted(q: Builder, spec: MetricSpec, labels: tuple[str, ...], window: str, test: str, **matchers: str) -> str:
-    """``round(sum by (service, labels) (increase(x[window]))) <test>``, or, for series born
-    inside the window, ``sum by (...) (x unless x offset window) <test>``; whole counts either way."""
+    """``round(sum by (service, labels) (born or increase)) <test>``: whole counts of events in
+    the window, series born inside it counted from zero."""
     series = q.series(spec, **matchers)
-    by = q.by(spec, *labels)
-    return (
-        f"round(sum {by} (increase({series}[{window}]))) {test}\n"
-        f"or\nsum {by} ({series} unless {series} offset {window}) {test}"
-    )
+    born = f"max_over_time({series}[{window}]) and ({series} unless {series} offset {window})"
+    return f"round(sum {q.by(spec, *labels)} (\n  ({born})\n  or\n  increase({series}[{window}])\n)) {test}"

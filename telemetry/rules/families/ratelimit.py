@@ -65,13 +65,14 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             AlertRule(
                 name="RateLimiterOnFallback",
                 dashboard_vars=(("limiter", limiter),),
-                expr=f"max {q.by(active, limiter)} ({q.series(active)}) > 0",
+                expr=f"sum {q.by(active, limiter)} ({q.series(active)}) > 0",
                 for_=cfg.ratelimit_fallback_for,
                 severity="warning",
                 summary="A rate limiter runs on its fallback because its storage is down.",
                 description=(
-                    f"Rate limiter {{{{ $labels.{limiter} }}}} of {{{{ $labels.{svc} }}}} has used its fallback "
-                    f"(per-process limits) for at least {cfg.ratelimit_fallback_for}."
+                    f"{{{{ $value }}}} instance(s) of {{{{ $labels.{svc} }}}} have run rate limiter "
+                    f"{{{{ $labels.{limiter} }}}} on its fallback (per-process limits) for at least "
+                    f"{cfg.ratelimit_fallback_for}."
                 ),
                 trace_errors=False,
             ),

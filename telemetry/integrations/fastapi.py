@@ -299,4 +299,3 @@ def instrument_app(
             server_request_hook=_scrub_span_urls,
         )
     setattr(app.state, _FLAG, True)
-    telemetry.instrumented.add("fastapi")

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from examples.drill.stack import Stack
@@ -60,6 +61,7 @@ def start_prometheus(stack: Stack, instance: str) -> None:
     stack.start_prometheus(targets=[instance], rule_files=sorted(stack.workdir.glob("*.rules.yml")), service="e2e")
 
 
+@pytest.mark.slow
 def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path: Path) -> None:
     """A breaker open longer than the (compressed) limit reaches the pager webhook with the
     alert's exact labels and annotations; the S3 failure-ratio alert of the same dependency

@@ -35,7 +35,7 @@ import telemetry
 from telemetry import export
 from telemetry.events import RetryExhausted, RetryScheduled
 from telemetry.metrics import Instruments
-from telemetry.testing import RaisingSink, in_memory_tracer
+from telemetry.testing import RaisingSink, eventually, in_memory_tracer
 
 from .conftest import reset_logging
 
@@ -336,10 +336,7 @@ def test_scrape_under_heavy_load_answers_within_timeout() -> None:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
+    eventually(lambda: server.started, timeout=10, interval=0.02, what="uvicorn started")
     stop = threading.Event()
     sent = [0] * 4
 

@@ -30,6 +30,23 @@ def test_setup_twice_same_object_no_duplicate_timeseries() -> None:
     assert registry.get_sample_value("resilience_telemetry_info", {"version": "0.1.0"}) == 1
 
 
+def test_info_version_comes_from_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """resilience_telemetry_info{version} is the installed distribution's version, not a constant."""
+    import importlib.metadata
+
+    asked: list[str] = []
+
+    def version(name: str) -> str:
+        asked.append(name)
+        return "9.8.7"
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    registry = CollectorRegistry()
+    telemetry.setup(registry=registry, tracer_provider=TracerProvider())
+    assert asked == ["resilience-telemetry"]
+    assert registry.get_sample_value("resilience_telemetry_info", {"version": "9.8.7"}) == 1
+
+
 def test_second_setup_warns_naming_the_ignored_options() -> None:
     """A later setup() cannot change the first one's options; it says which ones it ignored."""
     registry = CollectorRegistry()

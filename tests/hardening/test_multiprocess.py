@@ -222,9 +222,9 @@ def test_dead_worker_gauges_vanish_but_timestamps_and_counters_stay(tmp_path: Pa
 
         def worker():
             m = Instruments(CollectorRegistry())
-            m.set(catalog.DEGRADED, 1, "s3")
+            m.set(catalog.DEGRADED, 1, component="s3")
             m.set(catalog.OUTBOX_RELAY_HEARTBEAT, 1700000000.0)
-            m.inc(catalog.RETRY_SCHEDULED, "db", "")
+            m.inc(catalog.RETRY_SCHEDULED, retry_name="db", error_type="")
 
         child = multiprocessing.get_context("fork").Process(target=worker)
         child.start()
@@ -257,8 +257,8 @@ def test_cleanup_at_exit_removes_own_live_gauges(tmp_path: Path) -> None:
         from telemetry.metrics import Instruments
 
         m = Instruments(CollectorRegistry())
-        m.set(catalog.DEGRADED, 1, "s3")
-        m.inc(catalog.RETRY_SCHEDULED, "db", "")
+        m.set(catalog.DEGRADED, 1, component="s3")
+        m.inc(catalog.RETRY_SCHEDULED, retry_name="db", error_type="")
         multiprocess.cleanup_at_exit()
         multiprocess.cleanup_at_exit()
         print(os.getpid())

@@ -1,39 +1,26 @@
-"""Shared fixtures. Each test gets a fresh process recorder and set-up state."""
+"""Shared fixtures: each test starts from a fresh process state (one ``state.reset()``).
+
+``require``, ``port_open`` and ``CI`` are re-exported from :mod:`telemetry.testing` for test
+files that still import them from here; new code imports ``telemetry.testing`` directly.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from telemetry import bootstrap, recorder, state
+from telemetry import state
+from telemetry.testing import ci, port_open
+from telemetry.testing import require_service as require
 
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+__all__ = ["CI", "port_open", "require"]
 
-
-def require(available: bool, what: str) -> None:
-    """Skip when a service or tool is missing on a developer machine; fail under CI=true."""
-    if available:
-        return
-    if CI:
-        pytest.fail(f"{what} is required under CI=true but is not available")
-    pytest.skip(f"{what} is not available")
-
-
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((host, port)) == 0
+CI = ci()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_state() -> Iterator[None]:
     state.reset()
-    recorder.reset_recorder()
-    bootstrap.reset()
     yield
     state.reset()
-    recorder.reset_recorder()
-    bootstrap.reset()

@@ -216,7 +216,7 @@ def test_a_raising_sink_never_breaks_checkouts(sqlite_engine: Any) -> None:
             conn.connection.invalidate()
         assert count(cap, "db_client_connection_timeouts_total", NAME) == 1.0
         assert (
-            cap.sample("resilience_telemetry_sink_errors_total", sink="metrics") == 3.0
+            cap.sample("resilience_telemetry_sink_errors_total", sink="raising") == 3.0
         )  # exhausted, timeout, invalidated
 
 

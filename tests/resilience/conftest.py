@@ -13,7 +13,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fresh_resilience_state() -> Iterator[None]:
-    stamina = pytest.importorskip("stamina")
+    """stamina keeps its hooks process-wide; tests that do not use stamina run without it."""
+    try:
+        import stamina
+    except ImportError:
+        yield
+        return
     from stamina.instrumentation import set_on_retry_hooks
 
     set_on_retry_hooks([])
@@ -22,16 +27,9 @@ def _fresh_resilience_state() -> Iterator[None]:
     set_on_retry_hooks([])
 
 
-class SinkBroke(RuntimeError):
-    """Raised by the failing sink."""
-
-
 @pytest.fixture
 def raising_sink() -> Any:
-    """A sink that fails on every event, for ``capture(extra_sinks=[raising_sink])``."""
+    """A sink that fails on every event, counted as the log sink, for ``capture(extra_sinks=[...])``."""
+    from telemetry.testing import RaisingSink
 
-    def sink(_event: Any) -> None:
-        raise SinkBroke
-
-    sink.sink_name = "log"  # type: ignore[attr-defined]
-    return sink
+    return RaisingSink("log")

@@ -5,31 +5,41 @@ turns on OTLP export of traces, logs and metrics only when the standard ``OTEL_*
 (``OTEL_EXPORTER_OTLP_ENDPOINT`` or a per-signal endpoint; ``OTEL_TRACES_EXPORTER=none`` and
 ``OTEL_LOGS_EXPORTER=none``, ``OTEL_METRICS_EXPORTER=none`` switch a signal off). Calling it again returns the same
 :class:`Telemetry`: no second registration, no second span processor, no second log handler.
+Options a later call passes that differ from the first call's cannot take effect; they are
+named in a :class:`SetupOptionsIgnored` warning (``warnings.warn``, so it points at the
+caller's line and tests can turn it into an error) instead of being dropped silently.
+
+The current set-up lives in :data:`telemetry.state.STATE` (``STATE.setup``, with the options
+it was made with in ``STATE.setup_options``); :func:`telemetry.state.reset` forgets it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
 from telemetry import export
 from telemetry.metrics import Instruments, instruments_for
-from telemetry.recorder import LogLevel, LogSink, MetricsSink, Recorder, TraceSink, set_recorder
+from telemetry.recorder import LogLevel, LogSink, MetricsSink, Recorder, TraceSink
+from telemetry.state import LOCK, STATE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from prometheus_client import CollectorRegistry
 
-__all__ = ["Telemetry", "current", "otlp_enabled", "reset", "setup"]
+__all__ = ["SetupOptionsIgnored", "Telemetry", "current", "otlp_enabled", "setup"]
 
 _log = logging.getLogger("telemetry")
-_lock = threading.Lock()
+
+
+class SetupOptionsIgnored(UserWarning):
+    """A second :func:`setup` passed options the existing set-up cannot take on."""
 
 
 @dataclass(slots=True)
@@ -43,7 +53,6 @@ class Telemetry:
     tracer_provider: Any
     logger_provider: Any = None
     meter_provider: Any = None
-    instrumented: set[str] = field(default_factory=set)
 
     def shutdown(self) -> None:
         """Flush and stop exporters (call at process exit; safe to call twice)."""
@@ -56,19 +65,10 @@ class Telemetry:
                     _log.warning("telemetry exporter shutdown failed", exc_info=True)
 
 
-_current: Telemetry | None = None
-
-
 def current() -> Telemetry | None:
-    """The active set-up, if :func:`setup` ran."""
-    return _current
-
-
-def reset() -> None:
-    """Forget the set-up (tests). Providers installed globally stay installed."""
-    global _current  # noqa: PLW0603 - one process-wide set-up
-    with _lock:
-        _current = None
+    """The active set-up, if :func:`setup` ran (since the last :func:`telemetry.state.reset`)."""
+    found: Telemetry | None = STATE.setup
+    return found
 
 
 def otlp_enabled(signal: str) -> bool:
@@ -169,6 +169,36 @@ def _meter_provider(service_name: str, registry: CollectorRegistry) -> Any:
     return meter_provider(_resource(service_name), registry)
 
 
+#: ``setup()``'s defaults; an option equal to its default was not asked for
+_DEFAULTS: Final[dict[str, Any]] = {
+    "service_name": None,
+    "tracer_provider": None,
+    "label_cap": 100,
+    "log_levels": None,
+    "configure_logs": False,
+    "log_level": logging.INFO,
+}
+
+
+def _warn_ignored(options: dict[str, Any]) -> None:
+    """Warn about options that differ from the current set-up's and so cannot take effect."""
+    first: dict[str, Any] = STATE.setup_options
+    ignored = sorted(
+        name
+        for name, value in options.items()
+        if value is not _DEFAULTS[name]
+        and value != _DEFAULTS[name]
+        and not (first.get(name) is value or first.get(name) == value)
+    )
+    if ignored:
+        given = ", ".join(f"{name}={options[name]!r}" for name in ignored)
+        msg = (
+            f"telemetry.setup() was already called; these options were ignored: {given}. "
+            "Pass them to the first call (or a different registry for a separate set-up)."
+        )
+        warnings.warn(msg, SetupOptionsIgnored, stacklevel=3)
+
+
 def setup(
     *,
     service_name: str | None = None,
@@ -190,11 +220,24 @@ def setup(
             or ``"off"`` to drop that log line (metrics and spans stay).
         configure_logs: also call :func:`telemetry.logging.configure_logging` (JSON lines).
         log_level: the root level when ``configure_logs`` is set.
+
+    Warns:
+        SetupOptionsIgnored: on a later call (same or no registry) whose options differ from
+            the first call's; the warning names them.
     """
-    global _current  # noqa: PLW0603 - one process-wide set-up
-    with _lock:
-        if _current is not None and (registry is None or registry is _current.registry):
-            return _current
+    options = {
+        "service_name": service_name,
+        "tracer_provider": tracer_provider,
+        "label_cap": label_cap,
+        "log_levels": log_levels,
+        "configure_logs": configure_logs,
+        "log_level": log_level,
+    }
+    with LOCK:
+        existing: Telemetry | None = STATE.setup
+        if existing is not None and (registry is None or registry is existing.registry):
+            _warn_ignored(options)
+            return existing
         name = _service_name(service_name)
         if configure_logs:
             from telemetry.logging import configure_logging
@@ -202,8 +245,7 @@ def setup(
             configure_logging(service=name, level=log_level)
         instruments = instruments_for(registry, label_cap=label_cap)
         recorder = Recorder(instruments, [MetricsSink(instruments), TraceSink(), LogSink(log_levels)])
-        set_recorder(recorder)
-        _current = Telemetry(
+        made = Telemetry(
             service_name=name,
             registry=instruments.registry,
             instruments=instruments,
@@ -212,4 +254,5 @@ def setup(
             logger_provider=_logger_provider(name, instruments),
             meter_provider=_meter_provider(name, instruments.registry),
         )
-        return _current
+        STATE.setup, STATE.setup_options, STATE.recorder = made, options, recorder
+        return made

@@ -578,12 +578,14 @@ TELEMETRY_INFO: Final = MetricSpec(
     labels=(Label("version", None, "package version"),),
     source="self",
 )
+BUILTIN_SINKS: Final = ("metrics", "trace", "log")
+TELEMETRY_SINK: Final = Label("sink", None, "the failing sink: `metrics`, `trace`, `log` or a custom sink's name")
 TELEMETRY_SINK_ERRORS: Final = MetricSpec(
     name="resilience.telemetry.sink_errors",
     kind=Kind.COUNTER,
     unit="{error}",
     description="Exceptions a sink raised and the recorder swallowed.",
-    labels=(Label("sink", ("metrics", "trace", "log"), "the failing sink"),),
+    labels=(TELEMETRY_SINK,),
     source="self",
 )
 TELEMETRY_LABEL_OVERFLOWS: Final = MetricSpec(

@@ -49,13 +49,14 @@ class LabelGuard:
     __slots__ = ("_lock", "_on_overflow", "_seen", "cap")
 
     def __init__(self, cap: int = 100, on_overflow: Callable[[str], None] | None = None) -> None:
-        if cap < 1:
-            msg = f"label cap must be at least 1, got {cap}"
-            raise ValueError(msg)
-        self.cap = cap
+        self.cap = _checked_cap(cap)
         self._on_overflow = on_overflow
         self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+
+    def set_cap(self, cap: int) -> None:
+        """Change the cap (a later set-up); values already admitted stay admitted."""
+        self.cap = _checked_cap(cap)
 
     def admit(self, label: str, value: object) -> str:
         """Return the value to use for ``label``: the cleaned value, or ``_OTHER``."""
@@ -74,3 +75,10 @@ class LabelGuard:
         if self._on_overflow is not None:
             self._on_overflow(label)
         return OTHER
+
+
+def _checked_cap(cap: int) -> int:
+    if cap < 1:
+        msg = f"label cap must be at least 1, got {cap}"
+        raise ValueError(msg)
+    return cap

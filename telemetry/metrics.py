@@ -7,10 +7,11 @@ exists per registry, so setting up twice, or once per test, never registers a me
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
@@ -24,11 +25,34 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.registry import Collector
 
-__all__ = ["Instruments", "current_exemplar", "family", "instruments_for", "multiprocess_enabled"]
+__all__ = [
+    "Instruments",
+    "LabelNamesError",
+    "current_exemplar",
+    "family",
+    "instruments_for",
+    "multiprocess_enabled",
+    "package_version",
+]
 
-VERSION: Final = "0.1.0"
 _LOCK = threading.Lock()
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = weakref.WeakKeyDictionary()
+
+
+class LabelNamesError(ValueError):
+    """Labels passed by name do not match the metric's spec (a programmer error)."""
+
+
+def package_version() -> str:
+    """The installed distribution's version, for ``resilience_telemetry_info{version}``.
+
+    Read from the package metadata so the label follows releases without a constant to bump;
+    a source tree that was never installed reports ``unknown``.
+    """
+    try:
+        return importlib.metadata.version("resilience-telemetry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def multiprocess_enabled() -> bool:
@@ -84,8 +108,13 @@ def _multiprocess_mode(spec: MetricSpec) -> Literal["livesum", "livemax", "max"]
 class Instruments:
     """Every event-driven catalog metric, created once in ``registry``.
 
-    ``child(spec, *values)`` returns a cached, bound prometheus-client child; open label
-    values pass through the :class:`~telemetry.labels.LabelGuard` first.
+    Events pass labels by name, as the spec's Prometheus label names
+    (``m.inc(catalog.RETRY_SCHEDULED, retry_name=..., error_type=...)``); the names are checked
+    against the spec the first time a combination is seen, after which the bound child comes
+    from a cache keyed by the call's ``(name, value)`` pairs. ``child(spec, *values)`` with
+    values in the spec's label order remains for pre-binding children once at set-up time.
+    Open label values pass through the :class:`~telemetry.labels.LabelGuard` first
+    (:meth:`admit`).
     """
 
     def __init__(self, registry: CollectorRegistry, *, label_cap: int = 100, exemplars: bool = True) -> None:
@@ -95,6 +124,7 @@ class Instruments:
         self.exemplars = exemplars and not multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
         self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
+        self._named: dict[tuple[Any, ...], Any] = {}
         self._collectors: list[Collector] = []
         self._lock = threading.Lock()
         for spec in catalog.CATALOG:
@@ -116,12 +146,12 @@ class Instruments:
                 metric = Gauge(spec.prom, spec.description, names, registry=registry, multiprocess_mode=mode)
             self._metrics[spec] = metric
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
-        self.child(catalog.TELEMETRY_INFO, VERSION).set(1)
+        self.child(catalog.TELEMETRY_INFO, package_version()).set(1)
         self._zero_self_metrics()
 
     def _zero_self_metrics(self) -> None:
         """The package's own error counters exist at 0 from the start: "no errors" is data."""
-        for sink in catalog.TELEMETRY_SINK_ERRORS.labels[0].values or ():
+        for sink in catalog.BUILTIN_SINKS:
             self.child(catalog.TELEMETRY_SINK_ERRORS, sink)
         signals, reasons = (label.values or () for label in catalog.TELEMETRY_EXPORT_DROPPED.labels)
         for signal in signals:
@@ -133,8 +163,14 @@ class Instruments:
     def _overflowed(self, label: str) -> None:
         self.child(catalog.TELEMETRY_LABEL_OVERFLOWS, label).inc()
 
-    def child(self, spec: MetricSpec, *values: str) -> Any:
-        """The bound child for ``values`` (already admitted label values), cached."""
+    def child(self, spec: MetricSpec, /, *values: str, **labels: str) -> Any:
+        """The bound child for already admitted label values, cached.
+
+        Pass ``labels`` by Prometheus label name (checked against ``spec``), or ``values`` in
+        the spec's label order; not both.
+        """
+        if labels:
+            return self._by_name(spec, labels)
         key = (spec, values)
         found = self._children.get(key)
         if found is not None:
@@ -147,24 +183,37 @@ class Instruments:
                 self._children[key] = found
         return found
 
+    def _by_name(self, spec: MetricSpec, labels: dict[str, str]) -> Any:
+        """The child for labels by name. The cache key is the call's ``(name, value)`` pairs as
+        given (a flat tuple is the cheapest key that still tells names apart), so the names are
+        checked against the spec only the first time a combination is seen."""
+        found = self._named.get((spec, *labels.items()))
+        if found is not None:
+            return found
+        if sorted(labels) != sorted(spec.label_names):
+            msg = f"{spec.prom} takes labels {list(spec.label_names)}, got {list(labels)}"
+            raise LabelNamesError(msg)
+        found = self.child(spec, *(labels[name] for name in spec.label_names))
+        self._named[(spec, *labels.items())] = found
+        return found
+
     def admit(self, label: catalog.Label, value: object) -> str:
         """Bound an open label value; closed-set labels are the caller's constants."""
         return self.guard.admit(label.name, value)
 
-    def inc(self, spec: MetricSpec, *values: str, amount: float = 1.0) -> None:
+    def inc(self, spec: MetricSpec, /, *values: str, amount: float = 1.0, **labels: str) -> None:
         """Count, with an exemplar linking to the current trace when possible."""
         exemplar = current_exemplar() if self.exemplars else None
-        self.child(spec, *values).inc(amount, exemplar)
+        (self._by_name(spec, labels) if labels else self.child(spec, *values)).inc(amount, exemplar)
 
-    def observe(self, spec: MetricSpec, value: float, *values: str) -> None:
+    def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
+        """Observe ``value`` in a histogram, with an exemplar when possible."""
         exemplar = current_exemplar() if self.exemplars else None
-        self.child(spec, *values).observe(value, exemplar)
+        (self._by_name(spec, labels) if labels else self.child(spec, *values)).observe(value, exemplar)
 
-    def set(self, spec: MetricSpec, value: float, *values: str) -> None:
-        self.child(spec, *values).set(value)
-
-    def add(self, spec: MetricSpec, amount: float, *values: str) -> None:
-        self.child(spec, *values).inc(amount)
+    def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
+        """Set a gauge."""
+        (self._by_name(spec, labels) if labels else self.child(spec, *values)).set(value)
 
     def register(self, collector: Collector) -> None:
         """Register a scrape-time collector once; registering the same one again is a no-op."""
@@ -181,8 +230,13 @@ class Instruments:
                 self._collectors = [c for c in self._collectors if c is not collector]
 
 
-def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int = 100) -> Instruments:
-    """The one :class:`Instruments` of ``registry`` (the default registry when ``None``)."""
+def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int | None = None) -> Instruments:
+    """The one :class:`Instruments` of ``registry`` (the default registry when ``None``).
+
+    ``label_cap`` (default 100 for a new one) also applies to an existing one, so
+    ``setup(label_cap=3)`` is honoured after something was recorded into the default
+    registry before set-up; values admitted before stay admitted.
+    """
     if registry is None:
         from prometheus_client import REGISTRY
 
@@ -190,6 +244,8 @@ def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int
     with _LOCK:
         found = _BY_REGISTRY.get(registry)
         if found is None:
-            found = Instruments(registry, label_cap=label_cap)
+            found = Instruments(registry, label_cap=100 if label_cap is None else label_cap)
             _BY_REGISTRY[registry] = found
+        elif label_cap is not None:
+            found.guard.set_cap(label_cap)
         return found

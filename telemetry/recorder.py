@@ -1,24 +1,27 @@
 """The recorder: one ``record(event)`` path fanning out to metrics, the current span and logs.
 
-Each sink is a plain callable. A sink that raises is caught, counted in
-``resilience_telemetry_sink_errors_total{sink}`` and reported once per sink and exception
-type to stdlib logging (``telemetry``), so telemetry never breaks the business call and a
-broken sink does not flood the logs either.
+Each sink is a callable with a ``name`` (the :class:`Sink` protocol). A sink that raises is
+caught, counted in ``resilience_telemetry_sink_errors_total{sink="<its name>"}`` and reported
+once per sink and exception type to stdlib logging (``telemetry``), so telemetry never breaks
+the business call and a broken sink does not flood the logs either.
+
+The process recorder lives in :data:`telemetry.state.STATE` (``STATE.recorder``), the one
+place for process-wide state; :func:`record` reads it with one attribute access.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from opentelemetry import trace
 
 from telemetry import catalog
+from telemetry.state import LOCK, STATE
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from collections.abc import Callable, Mapping
 
     from telemetry.events import Event
     from telemetry.metrics import Instruments
@@ -28,16 +31,16 @@ __all__ = [
     "LogSink",
     "MetricsSink",
     "Recorder",
+    "Sink",
     "TraceSink",
     "get_recorder",
     "record",
-    "reset_recorder",
     "set_recorder",
+    "sink_label",
 ]
 
 _stdlib_log = logging.getLogger("telemetry")
 LogLevel = int | Literal["off"]
-Sink = Callable[["Event"], None]
 _LEVELS: Final = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -47,11 +50,40 @@ _LEVELS: Final = {
 }
 
 
+@runtime_checkable
+class Sink(Protocol):
+    """What the recorder fans events out to: a callable with a ``name``.
+
+    ``name`` labels the sink's failures in ``resilience_telemetry_sink_errors_total{sink}``,
+    so a broken custom sink is told apart from the built-in ``metrics``, ``trace`` and ``log``
+    sinks. Keep it short and constant: it is a metric label (bounded like every open label).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, event: Event, /) -> None: ...
+
+
+def sink_label(sink: Sink | Callable[[Event], None]) -> str:
+    """The name ``sink``'s failures are counted under.
+
+    A plain function without a ``name`` counts under its ``__name__``, any other object under
+    its class name. ``sink_name`` is the
+    attribute's former spelling, still read so sinks written against it keep their label.
+    """
+    for attribute in ("name", "sink_name"):
+        value = getattr(sink, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(getattr(sink, "__name__", type(sink).__name__))
+
+
 class MetricsSink:
     """Renders events to Prometheus through pre-bound children."""
 
     __slots__ = ("instruments",)
-    sink_name: Final = "metrics"
+    name: Final = "metrics"
 
     def __init__(self, instruments: Instruments) -> None:
         self.instruments = instruments
@@ -64,7 +96,7 @@ class TraceSink:
     """Renders events onto the current span, when there is one that records."""
 
     __slots__ = ()
-    sink_name: Final = "trace"
+    name: Final = "trace"
 
     def __call__(self, event: Event) -> None:
         span = trace.get_current_span()
@@ -80,7 +112,7 @@ class LogSink:
     """
 
     __slots__ = ("_levels", "_logger")
-    sink_name: Final = "log"
+    name: Final = "log"
 
     def __init__(self, levels: Mapping[str, LogLevel | str] | None = None) -> None:
         self._levels: dict[str, int | None] = {name: _parse_level(level) for name, level in (levels or {}).items()}
@@ -116,9 +148,11 @@ class Recorder:
 
     __slots__ = ("_reported", "_reported_lock", "instruments", "sinks")
 
-    def __init__(self, instruments: Instruments, sinks: list[Sink] | None = None) -> None:
+    def __init__(self, instruments: Instruments, sinks: list[Sink | Callable[[Event], None]] | None = None) -> None:
         self.instruments = instruments
-        self.sinks: list[Sink] = sinks if sinks is not None else [MetricsSink(instruments), TraceSink(), LogSink()]
+        self.sinks: list[Sink | Callable[[Event], None]] = (
+            sinks if sinks is not None else [MetricsSink(instruments), TraceSink(), LogSink()]
+        )
         self._reported: set[tuple[str, type[BaseException]]] = set()
         self._reported_lock = threading.Lock()
 
@@ -130,12 +164,12 @@ class Recorder:
             except Exception as exc:  # noqa: PERF203 - each sink is isolated from the others
                 self._sink_failed(sink, event, exc)
 
-    def _sink_failed(self, sink: Sink, event: Event, exc: Exception) -> None:
-        name = getattr(sink, "sink_name", "metrics")
-        if name not in ("metrics", "trace", "log"):
-            name = "metrics"
+    def _sink_failed(self, sink: Sink | Callable[[Event], None], event: Event, exc: Exception) -> None:
         try:
-            self.instruments.inc(catalog.TELEMETRY_SINK_ERRORS, name)
+            name = sink_label(sink)
+            if name not in catalog.BUILTIN_SINKS:  # custom names are bounded like any open label
+                name = self.instruments.admit(catalog.TELEMETRY_SINK, name)
+            self.instruments.inc(catalog.TELEMETRY_SINK_ERRORS, sink=name)
             key = (name, type(exc))
             with self._reported_lock:
                 first = key not in self._reported
@@ -153,48 +187,40 @@ class Recorder:
             pass
 
 
-_recorder: Recorder | None = None
-_recorder_lock = threading.Lock()
-
-
 def get_recorder() -> Recorder:
     """The process recorder; created on first use with the default Prometheus registry."""
-    found = _recorder
+    found: Recorder | None = STATE.recorder
     if found is not None:
         return found
     return _create_default()
 
 
-def _create_default(registry: CollectorRegistry | None = None) -> Recorder:
-    global _recorder  # noqa: PLW0603 - one process-wide recorder, as stamina keeps one config
+def _create_default() -> Recorder:
     from telemetry.metrics import instruments_for
 
-    with _recorder_lock:
-        if _recorder is None:
-            _recorder = Recorder(instruments_for(registry))
-        return _recorder
+    with LOCK:
+        if STATE.recorder is None:
+            STATE.recorder = Recorder(instruments_for(None))
+        created: Recorder = STATE.recorder
+        return created
 
 
-def set_recorder(recorder: Recorder) -> Recorder | None:
-    """Install ``recorder`` for the process; returns the previous one (for tests)."""
-    global _recorder
-    with _recorder_lock:
-        previous, _recorder = _recorder, recorder
+def set_recorder(recorder: Recorder | None) -> Recorder | None:
+    """Install ``recorder`` for the process (``None``: back to the default on next use);
+    returns the previous one, so a test can put it back."""
+    with LOCK:
+        previous: Recorder | None = STATE.recorder
+        STATE.recorder = recorder
     return previous
-
-
-def reset_recorder() -> None:
-    """Forget the process recorder (tests)."""
-    global _recorder  # noqa: PLW0603 - see _create_default
-    with _recorder_lock:
-        _recorder = None
 
 
 def record(event: Event) -> None:
     """Record ``event`` through the process recorder. Never raises."""
-    try:
-        recorder = _recorder if _recorder is not None else get_recorder()
-    except Exception:
-        _stdlib_log.exception("telemetry could not create its recorder; event %s dropped", event.name)
-        return
+    recorder = STATE.recorder
+    if recorder is None:
+        try:
+            recorder = get_recorder()
+        except Exception:
+            _stdlib_log.exception("telemetry could not create its recorder; event %s dropped", event.name)
+            return
     recorder.record(event)

@@ -12,7 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "telemetry"
 
 
-
 def _modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(ROOT.rglob("*.py")):

@@ -10,7 +10,7 @@ from opentelemetry.trace import StatusCode
 
 import telemetry
 from telemetry.events import RetryExhausted, RetryScheduled, RetrySucceeded
-from telemetry.testing import capture
+from telemetry.testing import RaisingSink, capture
 
 
 class Boom(RuntimeError):
@@ -76,10 +76,7 @@ def test_success_outcomes_by_attempts() -> None:
 def test_raising_sink_is_contained_counted_and_reported_once(caplog: pytest.LogCaptureFixture) -> None:
     """A sink raising on every event never reaches the caller; other sinks still run."""
 
-    def broken(_event: Any) -> None:
-        raise Boom
-
-    broken.sink_name = "trace"  # type: ignore[attr-defined]
+    broken = RaisingSink("trace", Boom)
     with caplog.at_level(logging.WARNING, logger="telemetry"), capture(extra_sinks=[broken]) as cap:
         for attempt in range(3):
             telemetry.record(RetryScheduled(retry_name="x", attempt=attempt, delay=0.0))
@@ -88,6 +85,50 @@ def test_raising_sink_is_contained_counted_and_reported_once(caplog: pytest.LogC
     reports = [r for r in caplog.records if r.name == "telemetry"]
     assert len(reports) == 1
     assert "Boom" in reports[0].getMessage()
+
+
+def test_custom_sink_failures_are_counted_under_its_own_name() -> None:
+    """A custom sink that raises is counted under its ``name``, not as one of the built-in sinks."""
+    from prometheus_client import generate_latest
+
+    with capture(extra_sinks=[RaisingSink("audit", Boom)]) as cap:
+        telemetry.record(RetryScheduled(retry_name="x", attempt=1, delay=0.0))
+        telemetry.record(RetryScheduled(retry_name="x", attempt=2, delay=0.0))
+        exposition = generate_latest(cap.registry).decode()
+    lines = [line for line in exposition.splitlines() if line.startswith("resilience_telemetry_sink_errors_total{")]
+    assert sorted(lines) == [
+        'resilience_telemetry_sink_errors_total{sink="audit"} 2.0',
+        'resilience_telemetry_sink_errors_total{sink="log"} 0.0',
+        'resilience_telemetry_sink_errors_total{sink="metrics"} 0.0',
+        'resilience_telemetry_sink_errors_total{sink="trace"} 0.0',
+    ]
+
+
+def test_plain_function_sink_counts_under_its_function_name() -> None:
+    """A sink without a ``name`` (a plain function) is counted under the function's name."""
+
+    def audit(_event: Any) -> None:
+        raise Boom
+
+    with capture(extra_sinks=[audit]) as cap:
+        telemetry.record(RetryScheduled(retry_name="x", attempt=1, delay=0.0))
+    assert cap.sample("resilience_telemetry_sink_errors_total", sink="audit") == 1.0
+
+
+def test_labels_by_name_are_checked_against_the_spec() -> None:
+    """Labels passed by name must be exactly the spec's; a typo is a clear error, not a new series."""
+    from telemetry import catalog
+    from telemetry.metrics import LabelNamesError
+
+    with capture() as cap:
+        cap.instruments.inc(catalog.RETRY_CALLS, retry_name="db", outcome="exhausted")
+        cap.instruments.inc(catalog.RETRY_CALLS, outcome="exhausted", retry_name="db")  # any order
+        with pytest.raises(LabelNamesError, match=r"takes labels \['retry_name', 'outcome'\], got \['retry_name'\]"):
+            cap.instruments.inc(catalog.RETRY_CALLS, retry_name="db")
+        with pytest.raises(LabelNamesError, match="got \\['retry_name', 'outcome', 'error_type'\\]"):
+            cap.instruments.inc(catalog.RETRY_CALLS, retry_name="db", outcome="exhausted", error_type="")
+    assert cap.series("resilience_retry_calls_total") == [{"retry_name": "db", "outcome": "exhausted"}]
+    assert cap.sample("resilience_retry_calls_total", retry_name="db", outcome="exhausted") == 2.0
 
 
 def test_log_level_override_and_off() -> None:

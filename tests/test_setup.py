@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 import telemetry
-from telemetry import bootstrap
+from telemetry import bootstrap, state
 from telemetry.events import RetryScheduled
 
 
@@ -22,12 +22,75 @@ def test_setup_twice_same_object_no_duplicate_timeseries() -> None:
     first = telemetry.setup(registry=registry, tracer_provider=TracerProvider())
     second = telemetry.setup(registry=registry)
     assert first is second
-    bootstrap.reset()
+    state.reset()
     third = telemetry.setup(registry=registry, tracer_provider=TracerProvider())
     assert third.instruments is first.instruments  # one Instruments per registry
     telemetry.record(RetryScheduled(retry_name="twice", attempt=1, delay=0))
     assert registry.get_sample_value("resilience_retry_scheduled_total", {"retry_name": "twice", "error_type": ""}) == 1
     assert registry.get_sample_value("resilience_telemetry_info", {"version": "0.1.0"}) == 1
+
+
+def test_info_version_comes_from_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """resilience_telemetry_info{version} is the installed distribution's version, not a constant."""
+    import importlib.metadata
+
+    asked: list[str] = []
+
+    def version(name: str) -> str:
+        asked.append(name)
+        return "9.8.7"
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    registry = CollectorRegistry()
+    telemetry.setup(registry=registry, tracer_provider=TracerProvider())
+    assert asked == ["resilience-telemetry"]
+    assert registry.get_sample_value("resilience_telemetry_info", {"version": "9.8.7"}) == 1
+
+
+def test_second_setup_warns_naming_the_ignored_options() -> None:
+    """A later setup() cannot change the first one's options; it says which ones it ignored."""
+    registry = CollectorRegistry()
+    first = telemetry.setup(registry=registry, tracer_provider=TracerProvider(), service_name="orders")
+    with pytest.warns(bootstrap.SetupOptionsIgnored) as caught:
+        second = telemetry.setup(service_name="billing", label_cap=3, log_levels={"telemetry.retry.scheduled": "off"})
+    assert second is first
+    assert [str(w.message) for w in caught] == [
+        (
+            "telemetry.setup() was already called; these options were ignored: label_cap=3, "
+            "log_levels={'telemetry.retry.scheduled': 'off'}, service_name='billing'. "
+            "Pass them to the first call (or a different registry for a separate set-up)."
+        )
+    ]
+    assert caught[0].filename == __file__  # points at the caller's line
+
+
+def test_second_setup_with_same_or_default_options_is_silent(recwarn: pytest.WarningsRecorder) -> None:
+    """Repeating the first call's options, or passing none, is the normal idempotent case: no warning."""
+    registry = CollectorRegistry()
+    first = telemetry.setup(registry=registry, tracer_provider=TracerProvider(), service_name="orders", label_cap=7)
+    assert telemetry.setup(registry=registry, service_name="orders", label_cap=7) is first
+    assert telemetry.setup() is first
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_label_cap_is_honoured_after_recording_before_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup(label_cap=3) applies even when an event recorded earlier created the default recorder."""
+    import prometheus_client
+
+    default = CollectorRegistry()
+    monkeypatch.setattr(prometheus_client, "REGISTRY", default)  # the "default registry" of this test
+    telemetry.record(RetryScheduled(retry_name="early", attempt=1, delay=0))
+    telemetry.setup(label_cap=3, tracer_provider=TracerProvider())
+    for i in range(5):
+        telemetry.record(RetryScheduled(retry_name=f"late-{i}", attempt=1, delay=0))
+    names = sorted(
+        sample.labels["retry_name"]
+        for metric in default.collect()
+        for sample in metric.samples
+        if sample.name == "resilience_retry_scheduled_total"
+    )
+    assert names == ["_OTHER", "early", "late-0", "late-1"]
+    assert default.get_sample_value("resilience_retry_scheduled_total", {"retry_name": "_OTHER", "error_type": ""}) == 3
 
 
 @pytest.mark.parametrize(

@@ -49,9 +49,9 @@ class CircuitStateChanged(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.CIRCUIT_TRANSITIONS,
-            m.admit(catalog.BREAKER_NAME, self.breaker_name),
-            self.from_state,
-            self.to_state,
+            breaker_name=m.admit(catalog.BREAKER_NAME, self.breaker_name),
+            from_state=self.from_state,
+            to_state=self.to_state,
         )
 
     def attributes(self) -> Attributes:
@@ -117,7 +117,7 @@ class CircuitCallFailed(Event):
     caused_by: BaseException | None = None
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.CIRCUIT_CALLS, m.admit(catalog.BREAKER_NAME, self.breaker_name), "failure")
+        m.inc(catalog.CIRCUIT_CALLS, breaker_name=m.admit(catalog.BREAKER_NAME, self.breaker_name), outcome="failure")
 
     def attributes(self) -> Attributes:
         return {
@@ -147,7 +147,7 @@ class CircuitCallRejected(Event):
     state: str = "open"
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.CIRCUIT_CALLS, m.admit(catalog.BREAKER_NAME, self.breaker_name), "rejected")
+        m.inc(catalog.CIRCUIT_CALLS, breaker_name=m.admit(catalog.BREAKER_NAME, self.breaker_name), outcome="rejected")
 
     def attributes(self) -> Attributes:
         return {"breaker.name": self.breaker_name, "breaker.state": self.state, "error.type": REJECTED_ERROR_TYPE}

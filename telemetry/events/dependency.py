@@ -38,10 +38,10 @@ class _DependencyCall(Event):
     def to_metrics(self, m: Instruments) -> None:
         dependency = m.admit(catalog.DEPENDENCY, self.dependency)
         operation = m.admit(catalog.OPERATION, self.operation)
-        m.inc(catalog.DEPENDENCY_OPERATIONS, dependency, operation, self.outcome)
-        m.observe(catalog.DEPENDENCY_DURATION, self.duration, dependency, operation)
+        m.inc(catalog.DEPENDENCY_OPERATIONS, dependency=dependency, operation=operation, outcome=self.outcome)
+        m.observe(catalog.DEPENDENCY_DURATION, self.duration, dependency=dependency, operation=operation)
         if self.retries > 0:
-            m.inc(catalog.DEPENDENCY_CLIENT_RETRIES, dependency, operation, amount=self.retries)
+            m.inc(catalog.DEPENDENCY_CLIENT_RETRIES, dependency=dependency, operation=operation, amount=self.retries)
 
     def attributes(self) -> Attributes:
         attributes: Attributes = {

@@ -30,7 +30,7 @@ __all__ = [
 
 
 def _consumed(m: Instruments, queue: str, outcome: str) -> None:
-    m.inc(catalog.CONSUMER_MESSAGES, m.admit(catalog.QUEUE, queue), outcome)
+    m.inc(catalog.CONSUMER_MESSAGES, queue=m.admit(catalog.QUEUE, queue), outcome=outcome)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,9 +123,14 @@ class MessageDeadLettered(Event):
 
     def to_metrics(self, m: Instruments) -> None:
         queue = m.admit(catalog.QUEUE, self.queue)
-        m.inc(catalog.DLQ_DEAD_LETTERED, queue, self.reason, m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)))
+        m.inc(
+            catalog.DLQ_DEAD_LETTERED,
+            queue=queue,
+            reason=self.reason,
+            error_type=m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+        )
         if self.by == "consumer":
-            m.inc(catalog.CONSUMER_MESSAGES, queue, "dead_lettered")
+            m.inc(catalog.CONSUMER_MESSAGES, queue=queue, outcome="dead_lettered")
 
     def attributes(self) -> Attributes:
         return {
@@ -159,7 +164,7 @@ class MessageRedriven(Event):
     deaths: int = 0
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.DLQ_REDRIVES, m.admit(catalog.QUEUE, self.queue), "success")
+        m.inc(catalog.DLQ_REDRIVES, queue=m.admit(catalog.QUEUE, self.queue), outcome="success")
 
     def attributes(self) -> Attributes:
         return {
@@ -183,7 +188,7 @@ class MessageRedriveFailed(Event):
     caused_by: BaseException | None = None
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.DLQ_REDRIVES, m.admit(catalog.QUEUE, self.queue), "failure")
+        m.inc(catalog.DLQ_REDRIVES, queue=m.admit(catalog.QUEUE, self.queue), outcome="failure")
 
     def attributes(self) -> Attributes:
         return {
@@ -211,7 +216,7 @@ class InvalidHeaderIgnored(Event):
             raise ValueError(msg)
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.CONSUMER_INVALID_HEADERS, m.admit(catalog.QUEUE, self.queue), self.header)
+        m.inc(catalog.CONSUMER_INVALID_HEADERS, queue=m.admit(catalog.QUEUE, self.queue), header=self.header)
 
     def attributes(self) -> Attributes:
         return {"queue": self.queue, "header": self.header, "messaging.message.id": self.message_id or ""}

@@ -33,8 +33,8 @@ class HealthCheckPassed(Event):
 
     def to_metrics(self, m: Instruments) -> None:
         label = m.admit(catalog.CHECK, self.check)
-        m.inc(catalog.HEALTH_CHECKS, label, "success")
-        m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, label)
+        m.inc(catalog.HEALTH_CHECKS, check=label, outcome="success")
+        m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, check=label)
 
     def attributes(self) -> Attributes:
         return {"health.check": self.check, "health.outcome": "success", "health.duration_s": self.duration}
@@ -57,8 +57,8 @@ class HealthCheckFailed(Event):
 
     def to_metrics(self, m: Instruments) -> None:
         label = m.admit(catalog.CHECK, self.check)
-        m.inc(catalog.HEALTH_CHECKS, label, self.outcome)
-        m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, label)
+        m.inc(catalog.HEALTH_CHECKS, check=label, outcome=self.outcome)
+        m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, check=label)
 
     def attributes(self) -> Attributes:
         return {
@@ -82,8 +82,8 @@ class FallbackUsed(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.FALLBACK_ACTIVATIONS,
-            m.admit(catalog.OPERATION, self.operation),
-            m.admit(catalog.FALLBACK_REASON, self.reason),
+            operation=m.admit(catalog.OPERATION, self.operation),
+            reason=m.admit(catalog.FALLBACK_REASON, self.reason),
         )
 
     def attributes(self) -> Attributes:
@@ -103,7 +103,7 @@ class DegradedModeEntered(Event):
     reason: str = ""
 
     def to_metrics(self, m: Instruments) -> None:
-        m.set(catalog.DEGRADED, 1, m.admit(catalog.COMPONENT, self.component))
+        m.set(catalog.DEGRADED, 1, component=m.admit(catalog.COMPONENT, self.component))
 
     def attributes(self) -> Attributes:
         return {"degraded.component": self.component, "degraded.reason": self.reason}
@@ -118,7 +118,7 @@ class DegradedModeExited(Event):
     component: str
 
     def to_metrics(self, m: Instruments) -> None:
-        m.set(catalog.DEGRADED, 0, m.admit(catalog.COMPONENT, self.component))
+        m.set(catalog.DEGRADED, 0, component=m.admit(catalog.COMPONENT, self.component))
 
     def attributes(self) -> Attributes:
         return {"degraded.component": self.component}

@@ -30,7 +30,7 @@ class OutboxEnqueued(Event):
     message_id: str
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.OUTBOX_ENQUEUED, m.admit(catalog.DESTINATION, self.destination))
+        m.inc(catalog.OUTBOX_ENQUEUED, messaging_destination_name=m.admit(catalog.DESTINATION, self.destination))
 
     def attributes(self) -> Attributes:
         return {"messaging.destination.name": self.destination, "messaging.message.id": self.message_id}
@@ -49,8 +49,8 @@ class OutboxPublished(Event):
 
     def to_metrics(self, m: Instruments) -> None:
         destination = m.admit(catalog.DESTINATION, self.destination)
-        m.inc(catalog.OUTBOX_DISPATCHED, destination, "published", "")
-        m.observe(catalog.OUTBOX_DELIVERY_LAG, self.lag, destination)
+        m.inc(catalog.OUTBOX_DISPATCHED, messaging_destination_name=destination, outcome="published", error_type="")
+        m.observe(catalog.OUTBOX_DELIVERY_LAG, self.lag, messaging_destination_name=destination)
 
     def attributes(self) -> Attributes:
         return {
@@ -76,9 +76,9 @@ class OutboxPublishFailed(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.OUTBOX_DISPATCHED,
-            m.admit(catalog.DESTINATION, self.destination),
-            "retry_scheduled",
-            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+            messaging_destination_name=m.admit(catalog.DESTINATION, self.destination),
+            outcome="retry_scheduled",
+            error_type=m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
         )
 
     def attributes(self) -> Attributes:
@@ -115,9 +115,9 @@ class OutboxMessageAbandoned(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.OUTBOX_DISPATCHED,
-            m.admit(catalog.DESTINATION, self.destination),
-            self.outcome,
-            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+            messaging_destination_name=m.admit(catalog.DESTINATION, self.destination),
+            outcome=self.outcome,
+            error_type=m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
         )
 
     def attributes(self) -> Attributes:

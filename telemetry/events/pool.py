@@ -40,7 +40,7 @@ class PoolExhausted(Event):
     checked_out: int
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.POOL_EXHAUSTED, m.admit(catalog.POOL_NAME, self.pool_name))
+        m.inc(catalog.POOL_EXHAUSTED, db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name))
 
     def attributes(self) -> Attributes:
         return {
@@ -70,7 +70,10 @@ class PoolTimedOut(Event):
     timeout: float
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.DB_CLIENT_CONNECTION_TIMEOUTS, m.admit(catalog.POOL_NAME, self.pool_name))
+        m.inc(
+            catalog.DB_CLIENT_CONNECTION_TIMEOUTS,
+            db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name),
+        )
 
     def attributes(self) -> Attributes:
         return {
@@ -103,9 +106,9 @@ class PoolConnectionInvalidated(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.POOL_INVALIDATIONS,
-            m.admit(catalog.POOL_NAME, self.pool_name),
-            self.kind,
-            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+            db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name),
+            invalidation=self.kind,
+            error_type=m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
         )
 
     def attributes(self) -> Attributes:
@@ -126,7 +129,7 @@ class PoolConnectionGarbageCollected(Event):
     pool_name: str
 
     def to_metrics(self, m: Instruments) -> None:
-        m.inc(catalog.POOL_GC_RETURNED, m.admit(catalog.POOL_NAME, self.pool_name))
+        m.inc(catalog.POOL_GC_RETURNED, db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name))
 
     def attributes(self) -> Attributes:
         return {"db.client.connection.pool.name": self.pool_name}

@@ -37,8 +37,8 @@ class RetryScheduled(Event):
     def to_metrics(self, m: Instruments) -> None:
         m.inc(
             catalog.RETRY_SCHEDULED,
-            m.admit(catalog.RETRY_NAME, self.retry_name),
-            m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
+            retry_name=m.admit(catalog.RETRY_NAME, self.retry_name),
+            error_type=m.admit(catalog.ERROR_TYPE, error_type(self.caused_by)),
         )
 
     def attributes(self) -> Attributes:
@@ -52,14 +52,14 @@ class RetryScheduled(Event):
 
 def _finished(m: Instruments, retry_name: str, outcome: str, attempts: int, waited: float) -> None:
     name = m.admit(catalog.RETRY_NAME, retry_name)
-    m.inc(catalog.RETRY_CALLS, name, outcome)
-    m.inc(catalog.RETRY_ATTEMPTS, name, amount=attempts)
+    m.inc(catalog.RETRY_CALLS, retry_name=name, outcome=outcome)
+    m.inc(catalog.RETRY_ATTEMPTS, retry_name=name, amount=attempts)
     # First-attempt successes, the bulk, are left out of both histograms: their count is
     # calls{outcome="success_first_attempt"}, and observing them would cost the hot path.
     if outcome != "success_first_attempt":
-        m.observe(catalog.RETRY_ATTEMPTS_PER_CALL, attempts, name)
+        m.observe(catalog.RETRY_ATTEMPTS_PER_CALL, attempts, retry_name=name)
     if attempts > 1:
-        m.observe(catalog.RETRY_BACKOFF, waited, name)
+        m.observe(catalog.RETRY_BACKOFF, waited, retry_name=name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

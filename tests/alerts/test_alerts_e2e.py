@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 import yaml
 
 from examples.drill.stack import Stack
@@ -59,6 +60,7 @@ def start_prometheus(stack: Stack, instance: str) -> None:
     stack.start_prometheus(targets=[instance], rule_files=sorted(stack.workdir.glob("*.rules.yml")), service="e2e")
 
 
+@pytest.mark.slow
 def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path: Path) -> None:
     """A breaker open longer than the (compressed) limit reaches the pager webhook with the
     alert's exact labels and annotations; the S3 failure-ratio alert of the same dependency

@@ -184,6 +184,7 @@ def drill(tmp_path: Path) -> Iterator[tuple[str, float]]:
         recorder.join(timeout=5)
 
 
+@pytest.mark.slow
 def test_every_panel_query_returns_series_from_a_real_prometheus(drill: tuple[str, float]) -> None:
     """With the app recording every kind of event, each panel query of each dashboard returns at
     least one series, and every latency panel finds trace exemplars: no panel is empty in an incident."""

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from examples.drill.stack import tools_available
 from tests.conftest import require
 from tests.drill.browser import check_report_in_chromium, chromium_binary, runbook_anchors
@@ -20,6 +22,7 @@ EXPECTED = [
 ]
 
 
+@pytest.mark.slow
 def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Path) -> None:
     """`python -m examples.drill` exits 0; every expected page arrived and resolved, in order,
     with the service label, a runbook anchor that exists, and an example failing request whose

@@ -3,8 +3,9 @@ the sweeping tests (secrets, cardinality) iterate over, and the output sweep its
 
 Adding an integration to the sweeps is one :class:`Integration` entry in ``INTEGRATIONS``
 (in ``tests/hardening/integrations.py``): its module, and two drivers that push secrets into
-every input it reads and flood it with distinct names. Until the module is merged the entry
-skips with the reason; once the file exists on disk, a failing import fails under ``CI=true``.
+every input it reads and flood it with distinct names. An entry whose module is missing or
+does not import skips locally with the reason and fails under ``CI=true``: a sweep that loses
+an integration (a module moved or renamed) must not pass quietly.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -25,29 +25,26 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 import telemetry
 from telemetry.logging import unconfigure_logging
-from telemetry.testing import in_memory_tracer
+from telemetry.testing import in_memory_tracer, json_lines, require_service
 from telemetry.testing import json_logs as capture_json_logs
-from tests.conftest import CI
 
 
 def load_integration(module: str, what: str) -> ModuleType:
     """Import an integration's module for a sweep.
 
-    Not on disk yet (its branch is not merged): skip, saying so. On disk but not importable
-    (a missing extra, a broken import): skip locally, fail under ``CI=true``.
+    Missing (moved, renamed, not merged) or not importable (a missing extra, a broken import):
+    skip locally, fail under ``CI=true``, so the sweep never loses an integration silently.
     """
     try:
         spec = importlib.util.find_spec(module)
     except ModuleNotFoundError:
         spec = None
-    if spec is None:
-        pytest.skip(f"{what}: {module} is not in this tree yet; its sweep entry runs once it is merged")
+    require_service(spec is not None, f"{what}: module {module} (named by the sweep table, absent from the tree)")
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        if CI:
-            pytest.fail(f"{what}: {module} exists but does not import under CI=true: {exc!r}")
-        pytest.skip(f"{what}: {module} exists but does not import here: {exc!r}")
+        require_service(available=False, what=f"{what}: {module} importable ({exc!r})")
+        raise
 
 
 @dataclass
@@ -61,7 +58,7 @@ class Outputs:
     extra: list[str] = field(default_factory=list)  # health details, error bodies of other integrations
 
     def log_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line.strip()]
+        return json_lines(self.stream)
 
     def texts(self) -> dict[str, str]:
         """Each output rendered as text, by where it came from."""

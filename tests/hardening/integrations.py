@@ -4,7 +4,7 @@ One :class:`Integration` per event source. ``leak`` pushes the :data:`SECRETS` i
 the integration reads (names, headers, exception messages, DSNs, log fields) inside a
 :class:`~tests.hardening.conftest.Harness`; ``flood`` drives it with ``n`` distinct names,
 exception types, queues or operations. Both receive the integration's imported module.
-An entry whose module is not in the tree yet skips with that reason (see ``load_integration``).
+An entry whose module is missing skips locally and fails under ``CI=true`` (see ``load_integration``).
 """
 
 from __future__ import annotations
@@ -333,9 +333,9 @@ async def sqlalchemy_leak(module: ModuleType, h: Harness) -> None:
     """A DSN with a password (PostgreSQL trusts any), a pool timeout and an invalidation."""
     import sqlalchemy as sa
 
-    from tests.conftest import port_open, require
+    from telemetry.testing import port_open, require_service
 
-    require(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+    require_service(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     url = f"postgresql+psycopg://postgres:{DSN_PASSWORD}@127.0.0.1:5432/test?application_name={TOKEN}"
     engine = sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.05)
     module.instrument_engine(engine)

@@ -13,7 +13,7 @@ from telemetry.events import RetryScheduled
 app = FastAPI()
 result = telemetry.instrument(app, service_name="mp")
 # Each worker is degraded in "cache" while it lives: a live gauge, max over live workers.
-result.instruments.set(catalog.DEGRADED, 1, "cache")
+result.instruments.set(catalog.DEGRADED, 1, component="cache")
 
 
 @app.get("/hit")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 import telemetry
+import telemetry.state
 from telemetry.events import RetryScheduled
 from telemetry.exposition import AccessPolicy, MetricsServer, serve_metrics
 from telemetry.integrations.fastapi import instrument_app
@@ -117,7 +118,7 @@ async def test_allow_list_alone_and_metrics_path_none() -> None:
     """An allow-list alone needs no token; metrics_path=None removes the route (use serve_metrics)."""
     allow_only = make_app(metrics_allow=["127.0.0.1"])
     assert [await scrape(allow_only, "127.0.0.1"), await scrape(allow_only, "127.0.0.2")] == [200, 403]
-    telemetry.bootstrap.reset()
+    telemetry.state.reset()
     no_route = make_app(metrics_path=None)
     assert await scrape(no_route, "127.0.0.1") == 404
 

@@ -35,7 +35,7 @@ import telemetry
 from telemetry import export
 from telemetry.events import RetryExhausted, RetryScheduled
 from telemetry.metrics import Instruments
-from telemetry.testing import in_memory_tracer
+from telemetry.testing import RaisingSink, eventually, in_memory_tracer
 
 from .conftest import reset_logging
 
@@ -225,10 +225,6 @@ class Boom(Exception):
     pass
 
 
-def raising_sink(_event: Any) -> None:
-    raise Boom
-
-
 async def test_every_sink_failing_changes_no_answer(caplog: pytest.LogCaptureFixture) -> None:
     """Metrics, trace and log sinks all raising on every event: same answers, errors counted per
     sink, one warning per sink and exception type (no log flood)."""
@@ -244,22 +240,8 @@ async def test_every_sink_failing_changes_no_answer(caplog: pytest.LogCaptureFix
     provider, _ = in_memory_tracer()
     result = telemetry.instrument(app, registry=registry, tracer_provider=provider)
 
-    def broken_span_event(*_args: Any, **_kwargs: Any) -> None:
-        raise Boom
-
-    class BrokenMetrics:
-        sink_name = "metrics"
-
-        def __call__(self, _event: Any) -> None:
-            raise Boom
-
-    class BrokenTrace:
-        sink_name = "trace"
-
-        def __call__(self, _event: Any) -> None:
-            raise Boom
-
-    result.recorder.sinks = [BrokenMetrics(), BrokenTrace(), *result.recorder.sinks, raising_sink]
+    broken = [RaisingSink("metrics", Boom), RaisingSink("trace", Boom)]
+    result.recorder.sinks = [*broken, *result.recorder.sinks, RaisingSink("audit", Boom)]
     structlog.configure(processors=[])  # the LogSink now raises TypeError on every event
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
@@ -269,12 +251,17 @@ async def test_every_sink_failing_changes_no_answer(caplog: pytest.LogCaptureFix
     assert answers == [{"n": n} for n in range(25)]
     errors = {
         sink: registry.get_sample_value("resilience_telemetry_sink_errors_total", {"sink": sink})
-        for sink in ("metrics", "trace", "log")
+        for sink in ("metrics", "trace", "log", "audit")
     }
-    # 50 events: BrokenMetrics + the extra raising sink count as "metrics", BrokenTrace as "trace".
-    assert errors == {"metrics": 100.0, "trace": 50.0, "log": 50.0}
+    # 50 events; each failing sink is counted under its own name, the custom one included.
+    assert errors == {"metrics": 50.0, "trace": 50.0, "log": 50.0, "audit": 50.0}
     warnings = [r.getMessage().split(" failed")[0] for r in caplog.records if r.name == "telemetry"]
-    assert sorted(warnings) == ["telemetry sink 'log'", "telemetry sink 'metrics'", "telemetry sink 'trace'"]
+    assert sorted(warnings) == [
+        "telemetry sink 'audit'",
+        "telemetry sink 'log'",
+        "telemetry sink 'metrics'",
+        "telemetry sink 'trace'",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -349,10 +336,7 @@ def test_scrape_under_heavy_load_answers_within_timeout() -> None:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
+    eventually(lambda: server.started, timeout=10, interval=0.02, what="uvicorn started")
     stop = threading.Event()
     sent = [0] * 4
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import require
+from telemetry.testing import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_fuzz_targets_quick_mode() -> None:
     """Every target survives 20 000 coverage-guided inputs (fixed seed) without an exception
     escaping, a broken property or 2 GB of memory; the x-death target joins once its parser exists."""
-    require(importlib.util.find_spec("atheris") is not None, "atheris (pip install atheris)")
+    require_service(importlib.util.find_spec("atheris") is not None, "atheris (pip install atheris)")
     done = subprocess.run(
         [sys.executable, "-m", "fuzz", "--runs", "20000"],
         cwd=ROOT,

@@ -37,3 +37,13 @@ async def test_sweep_finds_a_planted_secret(harness: Harness) -> None:
 
     await harness.get("/careless")
     assert leaks(harness.outputs, SECRETS) == {"logs": [SECRETS[0]], "responses": [SECRETS[1]]}
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_sweep_entry_whose_module_is_gone_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    """A table entry naming a module the tree no longer has fails under CI=true (skips locally)."""
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match=r"telemetry\.integrations\.moved_away"):
+        load_integration("telemetry.integrations.moved_away", "moved")

@@ -24,7 +24,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import require
+from telemetry.testing import eventually, require_service
+
+pytestmark = pytest.mark.slow  # real gunicorn/uvicorn workers in subprocesses
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +117,9 @@ def files_of(directory: Path, pid: int) -> list[str]:
 def test_gunicorn_two_workers_sum_and_child_exit(tmp_path: Path) -> None:
     """gunicorn, 2 uvicorn workers: /metrics on any worker sums both; when a worker is killed,
     child_exit deletes its live-gauge files, its counter files stay and its counts are kept."""
-    require(shutil.which("gunicorn") is not None or (Path(sys.executable).parent / "gunicorn").exists(), "gunicorn")
+    require_service(
+        shutil.which("gunicorn") is not None or (Path(sys.executable).parent / "gunicorn").exists(), "gunicorn"
+    )
     directory = tmp_path / "prom"
     (directory / "stale_123.db").parent.mkdir()
     (directory / "counter_999999.db").write_bytes(b"left over from a previous run")
@@ -148,9 +152,7 @@ def test_gunicorn_two_workers_sum_and_child_exit(tmp_path: Path) -> None:
         victim = min(pids)
         assert "gauge_livemax_" + str(victim) + ".db" in files_of(directory, victim)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        while f"gauge_livemax_{victim}.db" in files_of(directory, victim) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: f"gauge_livemax_{victim}.db" not in files_of(directory, victim), timeout=15, interval=0.1)
         left = files_of(directory, victim)
         assert f"gauge_livemax_{victim}.db" not in left
         assert f"counter_{victim}.db" in left  # by design: the dead worker's counts stay in the sum
@@ -220,9 +222,9 @@ def test_dead_worker_gauges_vanish_but_timestamps_and_counters_stay(tmp_path: Pa
 
         def worker():
             m = Instruments(CollectorRegistry())
-            m.set(catalog.DEGRADED, 1, "s3")
+            m.set(catalog.DEGRADED, 1, component="s3")
             m.set(catalog.OUTBOX_RELAY_HEARTBEAT, 1700000000.0)
-            m.inc(catalog.RETRY_SCHEDULED, "db", "")
+            m.inc(catalog.RETRY_SCHEDULED, retry_name="db", error_type="")
 
         child = multiprocessing.get_context("fork").Process(target=worker)
         child.start()
@@ -255,8 +257,8 @@ def test_cleanup_at_exit_removes_own_live_gauges(tmp_path: Path) -> None:
         from telemetry.metrics import Instruments
 
         m = Instruments(CollectorRegistry())
-        m.set(catalog.DEGRADED, 1, "s3")
-        m.inc(catalog.RETRY_SCHEDULED, "db", "")
+        m.set(catalog.DEGRADED, 1, component="s3")
+        m.inc(catalog.RETRY_SCHEDULED, retry_name="db", error_type="")
         multiprocess.cleanup_at_exit()
         multiprocess.cleanup_at_exit()
         print(os.getpid())

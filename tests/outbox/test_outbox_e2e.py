@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
@@ -41,6 +42,7 @@ def orders_app(db: Db, destination: str) -> FastAPI:
     return app
 
 
+@pytest.mark.slow
 async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology, log_stream: io.StringIO) -> None:
     """A request with correlation ID C creates an order and an outbox row in one transaction;
     the relay publishes; the consumer fails three times and dead-letters; the DLQ depth reads 1
@@ -176,6 +178,7 @@ async def _true(items: list[Any]) -> bool:
     return bool(items)
 
 
+@pytest.mark.slow
 async def test_broker_outage_backlog_grows_then_drains_exactly_once(db: Db, rabbit: Topology, proxy: TcpProxy) -> None:
     """The broker becomes unreachable: the backlog and oldest-pending age grow, the relay
     heartbeat stops moving; after the broker returns everything drains, each message exactly

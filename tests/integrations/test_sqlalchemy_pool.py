@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 import telemetry
 from telemetry.integrations.sqlalchemy import instrument_engine, pool_name_for, uninstrument_engine
 from telemetry.testing import capture
-from tests.pool.conftest import POOL, count, pool_view
+from tests.integrations.pool_support import POOL, count, pool_view
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 from sqlalchemy import text  # noqa: E402
@@ -216,7 +216,7 @@ def test_a_raising_sink_never_breaks_checkouts(sqlite_engine: Any) -> None:
             conn.connection.invalidate()
         assert count(cap, "db_client_connection_timeouts_total", NAME) == 1.0
         assert (
-            cap.sample("resilience_telemetry_sink_errors_total", sink="metrics") == 3.0
+            cap.sample("resilience_telemetry_sink_errors_total", sink="raising") == 3.0
         )  # exhausted, timeout, invalidated
 
 

@@ -16,7 +16,7 @@ from telemetry.integrations.botocore import (
     uninstrument_session,
 )
 from telemetry.testing import capture
-from tests.pool.conftest import FaultProxy, s3_client
+from tests.integrations.pool_support import FaultProxy, s3_client
 
 pytest.importorskip("boto3")
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -241,7 +241,7 @@ def test_a_raising_sink_changes_no_result_and_no_error(fault_proxy: FaultProxy) 
     bucket = bucket_name()
     with capture(extra_sinks=[raising]) as cap:
         round_trip(client, bucket, "k")
-        assert cap.sample("resilience_telemetry_sink_errors_total", sink="metrics") == 4.0
+        assert cap.sample("resilience_telemetry_sink_errors_total", sink="raising") == 4.0
 
 
 def test_concurrent_calls_on_one_client_are_each_counted(fault_proxy: FaultProxy) -> None:

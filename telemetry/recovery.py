@@ -108,6 +108,7 @@ class RecoveryJob:
                 for outcome in ("recovered", "failed"):
                     instruments.child(catalog.RECOVERY_ITEMS, label, outcome)
                 instruments.child(catalog.RECOVERY_PARKED, label)
+                instruments.child(catalog.RECOVERY_RUN_DURATION, label)
                 instruments.child(catalog.RECOVERY_DEPENDENCY_RETURNS, label)
                 if self._available is not None:
                     instruments.set(catalog.RECOVERY_DEPENDENCY_AVAILABLE, 1 if self._available else 0, label)

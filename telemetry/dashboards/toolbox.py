@@ -159,7 +159,7 @@ def _bulkheads_row() -> Row:
     name = match_var(c.BULKHEAD_NAME, _bulkhead_var())
     outcome = label(c.BULKHEAD_CALLS, "outcome")
     saturation = (
-        f"max{by(c.BULKHEAD_NAME)} ({selector(c.BULKHEAD_IN_FLIGHT, name)} / {selector(c.BULKHEAD_LIMIT, name)} > 0)"
+        f"max{by(c.BULKHEAD_NAME)} ({selector(c.BULKHEAD_IN_FLIGHT, name)} / ({selector(c.BULKHEAD_LIMIT, name)} > 0))"
     )
     return Row(
         title="Bulkheads",

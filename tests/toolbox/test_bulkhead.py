@@ -56,7 +56,10 @@ async def test_a_full_bulkhead_without_queue_rejects_at_once() -> None:
         }
     ]
     [span] = cap.spans()
-    assert span.attributes["error.type"] == "bulkhead_full"
+    assert {key: span.attributes[key] for key in ("bulkhead.name", "error.type")} == {
+        "bulkhead.name": "payments",
+        "error.type": "bulkhead_full",
+    }
 
 
 async def test_queued_calls_wait_and_are_timed_then_the_queue_fills() -> None:

@@ -34,6 +34,11 @@ def test_decisions_by_limit_with_both_outcomes_born_together() -> None:
     ]
     [span] = cap.spans()
     assert [e.name for e in span.events] == ["telemetry.ratelimit.rejected"]
+    # On the span itself too: the alert's trace search filters on span.ratelimit.limit.
+    assert {key: span.attributes[key] for key in ("ratelimit.limiter", "ratelimit.limit")} == {
+        "ratelimit.limiter": "bot",
+        "ratelimit.limit": "messages",
+    }
 
 
 def test_fallback_switch_is_recorded_once_per_change() -> None:

@@ -5,14 +5,16 @@ at scrape time."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 import telemetry
-from telemetry.recovery import PENDING_NETWORK_RECOVERY, RecoveryBacklogCollector
+from telemetry.recovery import PENDING_NETWORK_RECOVERY, RecoveryBacklogCollector, unwatch_recovery_backlog
 from telemetry.testing import capture
 from tests.conftest import port_open, require
 
@@ -119,6 +121,9 @@ def test_parked_deposits_drain_in_batches_when_the_network_returns(deposits) -> 
     assert cap.sample("resilience_recovery_parked_total", recovery_name="deposits") == 5.0
     assert cap.sample("resilience_recovery_dependency_available", recovery_name="deposits") == 1.0
     assert cap.sample("resilience_recovery_dependency_returns_total", recovery_name="deposits") == 1.0
+    returned = cap.sample("resilience_recovery_dependency_returned_timestamp_seconds", recovery_name="deposits")
+    assert returned is not None
+    assert abs(returned - time.time()) < 60
     assert cap.sample("resilience_recovery_run_duration_seconds_count", recovery_name="deposits") == 3.0
     assert [(line["event"], line["log_level"]) for line in cap.logs] == [
         ("telemetry.recovery.dependency_lost", "warning"),
@@ -168,6 +173,10 @@ async def test_a_run_that_raises_is_a_failure_and_propagates() -> None:
     )
     [span] = cap.spans()
     assert span.status.status_code.name == "ERROR"
+    assert {key: span.attributes[key] for key in ("recovery.name", "error.type")} == {
+        "recovery.name": "notifications",
+        "error.type": "ChainUnavailable",
+    }
 
 
 def test_dependency_reports_record_only_changes() -> None:
@@ -212,3 +221,18 @@ def test_one_line_api_for_a_home_grown_job(raising_sink) -> None:
     }
     assert cap.sample(ITEMS, recovery_name="fsm-states", outcome="recovered") == 12.0
     assert cap.sample("resilience_telemetry_sink_errors_total", sink="log") == 2.0
+
+
+def test_watching_is_idempotent_and_unwatch_removes_the_series(deposits) -> None:
+    """watch_recovery_backlog twice serves one collector; unwatch takes the series away."""
+    engine, table = deposits
+    registry = CollectorRegistry()
+    setup = telemetry.setup(registry=registry)
+    first = telemetry.watch_recovery_backlog(engine, name="deposits", table=table.name, min_interval=0)
+    assert telemetry.watch_recovery_backlog(engine, name="deposits", table=table.name) is first
+    first.reading.get()
+    first.reading.wait_idle(5.0)
+    assert registry.get_sample_value("resilience_recovery_backlog", {"recovery_name": "deposits"}) == 0.0
+    assert unwatch_recovery_backlog("deposits", telemetry=setup)
+    assert not unwatch_recovery_backlog("deposits", telemetry=setup)
+    assert registry.get_sample_value("resilience_recovery_backlog", {"recovery_name": "deposits"}) is None

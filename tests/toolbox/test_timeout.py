@@ -157,7 +157,10 @@ def test_home_grown_api_one_line_per_fact() -> None:
             },
         )
     ]
-    assert span.attributes["error.type"] == "TimeoutError"
+    assert {key: span.attributes[key] for key in ("timeout.operation", "error.type")} == {
+        "timeout.operation": "payments.charge",
+        "error.type": "TimeoutError",
+    }
 
 
 def test_a_new_budget_updates_the_gauge() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,6 +26,12 @@ ITEMS = "resilience_recovery_items_total"
 
 class ChainUnavailable(ConnectionError):
     """The blockchain node did not answer."""
+
+
+@pytest.fixture
+def uid() -> str:
+    """A unique table-name prefix (other runs share the database)."""
+    return f"h6_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ proxy) and the way back; the contract points are in tests/integrations/test_cont
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,12 +14,12 @@ import pytest
 import structlog
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
-from toolbox_support import ThreadedProxy
 
 import telemetry
 from telemetry.integrations.fastapi import instrument_app
 from telemetry.integrations.slowapi import instrument_limiter, uninstrument_limiter
 from tests.conftest import port_open, require
+from tests.integrations.slowapi_support import ThreadedProxy
 
 pytest.importorskip("slowapi")
 DECISIONS = "resilience_ratelimit_decisions_total"
@@ -51,9 +52,10 @@ def decisions(registry: CollectorRegistry, limit: str = "/quotes/{symbol}") -> d
 
 
 @pytest.fixture
-def redis_keys(uid: str) -> Iterator[str]:
-    """A key prefix of our own on the real Redis; its keys are deleted afterwards."""
+def redis_keys() -> Iterator[str]:
+    """A key prefix of our own on the real Redis (other runs share it); its keys are deleted afterwards."""
     require(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
+    uid = f"h6_{uuid.uuid4().hex[:10]}"
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=6379)

@@ -1,4 +1,4 @@
-"""Helpers for the rate-limit tests: the outbox tests' TCP proxy, run on a loop of its own.
+"""Helpers for the slowapi tests: the outbox tests' TCP proxy, run on a loop of its own.
 
 slowapi calls Redis through the blocking redis-py client, inside the test's event loop; a
 proxy served by that same loop could never forward the bytes. Running the proxy's loop in a

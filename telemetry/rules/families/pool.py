@@ -50,7 +50,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 severity="critical",
                 summary="Database connection checkouts keep timing out: the pool is exhausted.",
                 description=(
-                    f"{{{{ $value | humanizePercentage }}}} of the checkouts of {who} timed out over the last "
+                    f"{{{{ $value | humanizePercentage }}}} of the checkouts of pool {{{{ $labels.{pool} }}}} of "
+                    f"{{{{ $labels.{cfg.service_label} }}}} timed out over the last "
                     f"{window} (limit {number(cfg.pool_timeout_ratio * 100)}%, held for {cfg.pool_timeouts_for}); "
                     "requests fail waiting for a connection."
                 ),

@@ -41,7 +41,7 @@ BREAKER_CAUSES: Final = ("CircuitBreakerFlapping", "CircuitBreakerOpenTimeHigh")
 POOL_CAUSES: Final = ("DatabasePoolCheckoutTimeouts", "DatabasePoolSaturated", "DatabasePoolWaiters")
 OUTBOX_TABLE_CAUSES: Final = ("OutboxRelayStalled",)
 OUTBOX_RELAY_CAUSES: Final = ("OutboxRelayHeartbeatStale",)
-SERVICE_DOWN_MUTES: Final = ("ResilienceTelemetryAbsent", "TargetDown")
+SERVICE_DOWN_MUTES: Final = ("OutboxRelayHeartbeatStale", "ResilienceTelemetryAbsent", "TargetDown")
 # Labels that name the object of an alert: a critical alert mutes its own warning only for the
 # same object (the same table, queue, pool, breaker, check or dependency).
 OBJECT_LABELS: Final = (
@@ -122,18 +122,12 @@ def _alert(cfg: RulesConfig, family: Family, alert: AlertRule) -> dict[str, Any]
 
 
 def rule_file(cfg: RulesConfig, family: Family) -> str:
-    groups: list[dict[str, Any]] = []
-    if family.records:
-        groups.append(
-            {
-                "name": f"resilience-{family.name}-records",
-                "rules": [{"record": r.record, "expr": r.expr} for r in family.records],
-            }
-        )
-    groups.append(
-        {"name": f"resilience-{family.name}-alerts", "rules": [_alert(cfg, family, a) for a in family.alerts]}
-    )
-    return HEADER + dump({"groups": groups})
+    """One group per family, recording rules first: rules of a group run in order, so an alert
+    reads the recorded series of the same evaluation. (Separate groups run independently, and
+    an alert would read the previous evaluation's record or the current one by chance.)"""
+    rules: list[dict[str, Any]] = [{"record": r.record, "expr": r.expr} for r in family.records]
+    rules += [_alert(cfg, family, a) for a in family.alerts]
+    return HEADER + dump({"groups": [{"name": f"resilience-{family.name}", "rules": rules}]})
 
 
 def alertmanager(cfg: RulesConfig) -> str:

@@ -9,6 +9,7 @@ Durations are Prometheus duration strings (``"90s"``, ``"5m"``, ``"1h30m"``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -197,7 +198,11 @@ class RulesConfig:
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
-            _check_field(item.name, getattr(self, item.name))
+            value = getattr(self, item.name)
+            if isinstance(item.default, str) and not isinstance(value, str):
+                msg = f"{item.name}: {value!r} is not allowed; allowed: a string"
+                raise ConfigError(msg)
+            _check_field(item.name, value)
         floor = 4 * duration_seconds(self.scrape_interval)
         for name in _RATE_WINDOWS:
             if duration_seconds(getattr(self, name)) < floor:
@@ -272,7 +277,9 @@ class RulesConfig:
         known = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            msg = f"{unknown[0]}: unknown alert config key; allowed: {', '.join(sorted(known))}"
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else "the keys are the fields of RulesConfig (README, Alerts)"
+            msg = f"{unknown[0]}: unknown alert config key; {hint}"
             raise ConfigError(msg)
         values: dict[str, Any] = {}
         for key, value in data.items():

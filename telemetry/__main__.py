@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from telemetry.generate import GENERATORS, check, generate_all, write
+from telemetry.rules.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--check", action="store_true", help="exit 1 if committed files are stale")
     gen.add_argument("--config", type=Path, help="YAML or JSON mapping generator name -> options, e.g. {alerts: {...}}")
     args = parser.parse_args(argv)
-    files = generate_all(args.only, _load(args.config) if args.config else None)
+    try:
+        files = generate_all(args.only, _load(args.config) if args.config else None)
+    except ConfigError as exc:
+        # One line naming the key and what is allowed; a traceback would bury it.
+        print(f"resilience-telemetry: {args.config or 'config'}: {exc}", file=sys.stderr)
+        return 2
     if args.check:
         stale = check(args.root, files)
         for path in stale:
@@ -37,10 +43,18 @@ def _load(path: Path) -> dict[str, Any]:
     except ImportError as exc:
         msg = "--config needs PyYAML: pip install 'resilience-telemetry[rules]'"
         raise ImportError(msg) from exc
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"cannot be read as YAML or JSON: {' '.join(str(exc).split())}"
+        raise ConfigError(msg) from exc
     if not isinstance(data, dict):
-        msg = f"{path}: the config must be a mapping of generator name -> options"
-        raise TypeError(msg)
+        msg = "the config must be a mapping of generator name -> options, e.g. {alerts: {...}}"
+        raise ConfigError(msg)
+    unknown = sorted(set(data) - set(GENERATORS))
+    if unknown:
+        msg = f"{unknown[0]}: unknown generator section; allowed: {', '.join(sorted(GENERATORS))}"
+        raise ConfigError(msg)
     return data
 
 

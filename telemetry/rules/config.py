@@ -121,6 +121,7 @@ class RulesConfig:
     latency_objective: float = 0.99
     latency_threshold: float = 0.5  # seconds; must be a bucket of the HTTP duration histogram
     slo_windows: tuple[SloWindow, ...] = _WORKBOOK_WINDOWS
+    slo_budget_window: str = "30d"  # the period the error budget is counted over (dashboards)
 
     # --- links in annotations
     runbook_base_url: str = "https://github.com/resilience-telemetry/resilience-telemetry/blob/main/alerts/runbooks.md"

@@ -166,7 +166,9 @@ def _plain(obj: Any) -> Any:
 
 
 def _thresholds(panel: Panel) -> list[dict[str, Any]]:
-    return [{"color": panel.base, "value": None}, *({"color": color, "value": v} for v, color in panel.all_steps)]
+    # rounded as PromQL prints thresholds: 0.005, not 0.0050000000000000044
+    steps = ({"color": color, "value": round(v, 9)} for v, color in panel.all_steps)
+    return [{"color": panel.base, "value": None}, *steps]
 
 
 def _mappings(panel: Panel) -> list[dict[str, Any]]:

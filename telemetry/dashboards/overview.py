@@ -10,7 +10,6 @@ same objective, threshold and burn factors as its alerts.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
@@ -408,7 +407,7 @@ def _dependencies_row(ctx: Context) -> Row:
                     ),
                 ),
                 # Grafana colours from a step on (>=), the alert fires above it (>)
-                threshold=math.nextafter(cfg.dlq_inflow_threshold, math.inf),
+                threshold=cfg.dlq_inflow_threshold + 1e-9,
                 width=8,
                 height=6,
             ),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks, ratio_records, span
+from telemetry.rules.model import AlertRule, Family, event, load_runbooks, ratio_records, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -49,7 +49,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f"{{{{ $value | humanizePercentage }}}} of the operations of {{{{ $labels.{svc} }}}} on "
                     f"{{{{ $labels.{dep} }}}} failed over the last {cfg.rate_window}."
                 ),
-                trace_filters=(span(c.DEPENDENCY),),
+                trace_filters=(event(c.DEPENDENCY),),  # only the dependency-call events name it
             ),
             AlertRule(
                 name="HealthCheckFailureRatioHigh",

@@ -24,7 +24,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     count, maximum = c.DB_CLIENT_CONNECTION_COUNT, c.DB_CLIENT_CONNECTION_MAX
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
     used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
-    trace = ((f"span.{c.POOL_NAME.name}", pool),)
+    trace = ((f"event.{c.POOL_NAME.name}", pool),)  # only the pool-wait events name it
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     return Family(
         name="pool",

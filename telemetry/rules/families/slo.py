@@ -63,6 +63,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                         f"the {number(objective * 100)}% objective)."
                     ),
                     labels=(("long", pair.long), ("short", pair.short)),
+                    trace_errors=kind == "Availability",
+                    trace_slower_than=None if kind == "Availability" else cfg.latency_threshold,
                 )
             )
     return Family(

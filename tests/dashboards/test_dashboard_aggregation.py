@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 from dashboard_support import substitute
 
 from telemetry import dashboards
+from telemetry.rules import RulesConfig
 from tests.conftest import require
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 INSTANCES = [f"10.0.0.{n}:8000" for n in range(1, 21)]
+CONFIG = RulesConfig.from_mapping({"service_label": "job"})
 
 
 def _expr(uid: str, title: str, index: int = 0) -> str:
-    for panel in dashboards.dashboards()[uid]["panels"]:
+    for panel in dashboards.dashboards(CONFIG)[uid]["panels"]:
         if panel.get("title") == title:
             return substitute(panel["targets"][index]["expr"])
     raise AssertionError(title)
@@ -33,8 +35,7 @@ def _expr(uid: str, title: str, index: int = 0) -> str:
 
 def _series(name: str, labels: str, values: str) -> list[dict[str, str]]:
     return [
-        {"series": f'{name}{{service="api", instance="{instance}", {labels}}}', "values": values}
-        for instance in INSTANCES
+        {"series": f'{name}{{job="api", instance="{instance}", {labels}}}', "values": values} for instance in INSTANCES
     ]
 
 
@@ -71,7 +72,7 @@ def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp
         used = "10x10" if instance == INSTANCES[0] else "5x10"
         series.append(
             {
-                "series": f'db_client_connection_count{{service="api", instance="{instance}", '
+                "series": f'db_client_connection_count{{job="api", instance="{instance}", '
                 f'db_client_connection_pool_name="main", db_client_connection_state="used"}}',
                 "values": used,
             }
@@ -81,36 +82,36 @@ def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp
         {
             "expr": _expr("rt-outbox-dlq", "Backlog"),
             "eval_time": at,
-            "exp_samples": [{"labels": '{service="api", outbox_table="outbox", status="pending"}', "value": 5}],
+            "exp_samples": [{"labels": '{job="api", outbox_table="outbox", status="pending"}', "value": 5}],
         },
         {
             "expr": _expr("rt-overview", "Outbox oldest pending"),
             "eval_time": at,
-            "exp_samples": [{"labels": '{service="api", outbox_table="outbox"}', "value": 300}],
+            "exp_samples": [{"labels": '{job="api", outbox_table="outbox"}', "value": 300}],
         },
         {
             "expr": _expr("rt-breakers", "Time in state"),
             "eval_time": at,
             "exp_samples": [
-                {"labels": '{service="api", breaker_name="s3", state="closed"}', "value": 1},
-                {"labels": '{service="api", breaker_name="s3", state="half_open"}', "value": 0},
-                {"labels": '{service="api", breaker_name="s3", state="open"}', "value": 0},
+                {"labels": '{job="api", breaker_name="s3", state="closed"}', "value": 1},
+                {"labels": '{job="api", breaker_name="s3", state="half_open"}', "value": 0},
+                {"labels": '{job="api", breaker_name="s3", state="open"}', "value": 0},
             ],
         },
         {
             "expr": _expr("rt-outbox-dlq", "DLQ depth"),
             "eval_time": at,
-            "exp_samples": [{"labels": '{service="api", queue="orders.dlq"}', "value": 7}],
+            "exp_samples": [{"labels": '{job="api", queue="orders.dlq"}', "value": 7}],
         },
         {
             "expr": _expr("rt-overview", "Pools, % of max"),
             "eval_time": at,
-            "exp_samples": [{"labels": '{service="api", db_client_connection_pool_name="main"}', "value": 1}],
+            "exp_samples": [{"labels": '{job="api", db_client_connection_pool_name="main"}', "value": 1}],
         },
         {
             "expr": _expr("rt-pools", "Used vs max"),
             "eval_time": at,
-            "exp_samples": [{"labels": '{service="api", db_client_connection_pool_name="main"}', "value": 105}],
+            "exp_samples": [{"labels": '{job="api", db_client_connection_pool_name="main"}', "value": 105}],
         },
     ]
     output = _promtool_test(tmp_path, series, cases)
@@ -120,14 +121,14 @@ def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp
 def test_the_check_fails_on_a_summed_shared_gauge(models, tmp_path) -> None:
     """Not vacuous: the old summed backlog query reads 20 times the real backlog and fails."""
     series = _series("resilience_outbox_rows", 'outbox_table="outbox", status="pending"', "5x10")
-    summed = 'sum by (service, outbox_table, status) (resilience_outbox_rows{service=~".*"})'
+    summed = 'sum by (job, outbox_table, status) (resilience_outbox_rows{job=~".*"})'
     cases = [
         {
             "expr": summed,
             "eval_time": "10m",
-            "exp_samples": [{"labels": '{service="api", outbox_table="outbox", status="pending"}', "value": 5}],
+            "exp_samples": [{"labels": '{job="api", outbox_table="outbox", status="pending"}', "value": 5}],
         }
     ]
     output = _promtool_test(tmp_path, series, cases)
     assert "FAILED" in output, output
-    assert 'got: {outbox_table="outbox", service="api", status="pending"} 1E+02' in output, output
+    assert 'got: {job="api", outbox_table="outbox", status="pending"} 1E+02' in output, output

@@ -123,12 +123,14 @@ def test_variables_links_and_annotations(models) -> None:
     dashboards, to logs and to trace search, and firing alerts as annotations."""
     for uid, model in models.items():
         variables = {v["name"]: v for v in model["templating"]["list"]}
-        assert list(variables)[:5] == ["datasource", "loki", "tempo", "service", "instance"], uid
+        # the service variable is named after the configured service label (default config here)
+        svc = RulesConfig().service_label
+        assert list(variables)[:5] == ["datasource", "loki", "tempo", svc, "instance"], uid
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["current"]["value"] == "prometheus"
-        assert variables["service"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, service)"
+        assert variables[svc]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, {svc})"
         assert variables["instance"]["query"] == (
-            f'label_values({catalog.TELEMETRY_INFO.prom}{{service=~"$service"}}, instance)'
+            f'label_values({catalog.TELEMETRY_INFO.prom}{{{svc}=~"${svc}"}}, instance)'
         )
         assert {"correlation_id", "trace_id"} <= set(variables)
         links = {link["title"]: link for link in model["links"]}
@@ -138,7 +140,7 @@ def test_variables_links_and_annotations(models) -> None:
         assert "correlation_id" in links["Logs by correlation ID"]["url"]
         assert "${tempo}" in links["Error traces"]["url"]
         annotations = {a["name"]: a for a in model["annotations"]["list"]}
-        assert annotations["Firing alerts"]["expr"] == 'ALERTS{alertstate="firing", service=~"$service"}'
+        assert annotations["Firing alerts"]["expr"] == f'ALERTS{{alertstate="firing", {svc}=~"${svc}"}}'
         assert _grafana.TAG in model["tags"]
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from telemetry import catalog as c
 from telemetry.dashboards._grafana import Board, Query, Row, Variable, explore_url
-from telemetry.dashboards._promql import INSTANCE, Matcher, Scope, label, value
+from telemetry.dashboards._promql import Matcher, Scope, label, value
 
 if TYPE_CHECKING:
     from telemetry.rules.config import RulesConfig
@@ -133,10 +133,10 @@ def make_board(
         scope=ctx.cfg.selector,
     )
     instance_var = Variable(
-        name=INSTANCE,
+        name=ctx.q.instance,
         title="Instance",
         metric=c.TELEMETRY_INFO.prom,
-        label=INSTANCE,
+        label=ctx.q.instance,
         description="Instances (scrape targets) of the selected services.",
         identity=True,
         scope=ctx.cfg.selector,

@@ -2,9 +2,9 @@
 
 Each selector starts with the user's configured selector (``RulesConfig.selector``) and the
 dashboard's identity variables: the service label (``RulesConfig.service_label``, Prometheus's
-``job`` by default) and ``instance``. The variable that selects services is *named* after the
-label, so an alert's ``dashboard_url`` (``var-<service_label>=...``) lands on it. Matchers on
-the spec's own labels follow; the catalog checks are the shared builder's.
+``job`` by default) and the instance label (``RulesConfig.instance_label``). Each variable is
+*named* after its label, so an alert's ``dashboard_url`` (``var-<label>=...``) lands on it.
+Matchers on the spec's own labels follow; the catalog checks are the shared builder's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from telemetry.catalog import Label, MetricSpec
 
 __all__ = [
-    "INSTANCE",
     "RATE_INTERVAL",
     "Matcher",
     "Scope",
@@ -32,7 +31,6 @@ __all__ = [
     "value",
 ]
 
-INSTANCE: Final = "instance"
 RATE_INTERVAL: Final = "$__rate_interval"
 
 
@@ -42,16 +40,17 @@ class Scope:
     rules read, so a custom service label or selector moves rules and panels together."""
 
     service: str
+    instance: str
     extra: str = ""
 
     @classmethod
     def of(cls, cfg: RulesConfig) -> Scope:
-        return cls(service=cfg.service_label, extra=cfg.selector)
+        return cls(service=cfg.service_label, instance=cfg.instance_label, extra=cfg.selector)
 
     @property
     def target_labels(self) -> tuple[str, str]:
         """Labels Prometheus attaches to every series of a target (not catalog labels)."""
-        return (self.service, INSTANCE)
+        return (self.service, self.instance)
 
     @property
     def matchers(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from telemetry.dashboards._common import (
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
-from telemetry.dashboards._promql import INSTANCE, Matcher, label, ratio, value
+from telemetry.dashboards._promql import Matcher, label, ratio, value
 
 if TYPE_CHECKING:
     from telemetry.rules.config import RulesConfig
@@ -61,7 +61,7 @@ def _state_code(ctx: Context, group: tuple[c.Label | str, ...]) -> str:
 def _state_row(ctx: Context) -> Row:
     q, svc = ctx.q, ctx.service
     only = match_var(c.BREAKER_NAME, _var(ctx))
-    per_instance = (svc, INSTANCE, c.BREAKER_NAME)
+    per_instance = (svc, ctx.q.instance, c.BREAKER_NAME)
     worst = f"max by ({svc}, {c.BREAKER_NAME.prom}) ({_state_code(ctx, per_instance)})"
     shares = q.rate(c.CIRCUIT_TIME_IN_STATE, only, group=(*per_instance, c.BREAKER_STATE))
     return Row(
@@ -81,7 +81,7 @@ def _state_row(ctx: Context) -> Row:
                 description="Repeated for each selected breaker: its state on each instance (the ten worst).",
                 unit="none",
                 kind="state-timeline",
-                queries=(Query(top(_state_code(ctx, per_instance)), legend_of(INSTANCE)),),
+                queries=(Query(top(_state_code(ctx, per_instance)), legend_of(ctx.q.instance)),),
                 mappings=_MAPPINGS,
                 repeat="breaker",
             ),

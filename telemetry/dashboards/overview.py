@@ -26,7 +26,7 @@ from telemetry.dashboards._common import (
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row
-from telemetry.dashboards._promql import INSTANCE, Matcher, label, ratio, value
+from telemetry.dashboards._promql import Matcher, label, ratio, value
 from telemetry.promql import number
 from telemetry.rules.config import duration_seconds
 
@@ -330,7 +330,7 @@ def _dependencies_row(ctx: Context) -> Row:
     cfg, svc, q = ctx.cfg, ctx.service, ctx.q
     not_closed = Matcher(c.BREAKER_STATE, "!=", value(c.BREAKER_STATE, "closed"))
     state = label(c.DB_CLIENT_CONNECTION_COUNT, "db.client.connection.state")
-    per_instance = (svc, INSTANCE, c.POOL_NAME)
+    per_instance = (svc, ctx.q.instance, c.POOL_NAME)
     used = q.aggregate("sum", c.DB_CLIENT_CONNECTION_COUNT, Matcher(state, "=", "used"), group=per_instance)
     pool_max = q.aggregate("sum", c.DB_CLIENT_CONNECTION_MAX, group=per_instance)
     dep = c.DEPENDENCY_OPERATIONS

@@ -21,7 +21,7 @@ from telemetry.dashboards._common import (
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
-from telemetry.dashboards._promql import INSTANCE, Matcher, label
+from telemetry.dashboards._promql import Matcher, label
 
 if TYPE_CHECKING:
     from telemetry.rules.config import RulesConfig
@@ -48,7 +48,7 @@ def _usage_row(ctx: Context) -> Row:
     q, svc = ctx.q, ctx.service
     only = match_var(c.POOL_NAME, _var(ctx))
     per_pool = (svc, c.POOL_NAME)
-    per_instance = (svc, INSTANCE, c.POOL_NAME)
+    per_instance = (svc, ctx.q.instance, c.POOL_NAME)
     used = Matcher(_STATE, "=", "used")
     share = (
         f"{q.aggregate('sum', c.DB_CLIENT_CONNECTION_COUNT, only, used, group=per_instance)}"
@@ -79,7 +79,7 @@ def _usage_row(ctx: Context) -> Row:
                 description="Used / max of each instance's pool, the ten fullest; at the red line (100%) "
                 "checkouts wait, which the pool saturation alert watches.",
                 unit="percentunit",
-                queries=(Query(top(share), legend_of(c.POOL_NAME, INSTANCE)),),
+                queries=(Query(top(share), legend_of(c.POOL_NAME, ctx.q.instance)),),
                 steps=((0.8, "orange"), (1, "red")),
                 width=8,
             ),
@@ -90,7 +90,7 @@ def _usage_row(ctx: Context) -> Row:
                 queries=(
                     Query(
                         top(q.aggregate("sum", c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, only, group=per_instance)),
-                        legend_of(c.POOL_NAME, INSTANCE),
+                        legend_of(c.POOL_NAME, ctx.q.instance),
                     ),
                 ),
                 width=8,

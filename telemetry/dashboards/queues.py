@@ -24,7 +24,7 @@ from telemetry.dashboards._common import (
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
-from telemetry.dashboards._promql import INSTANCE, label
+from telemetry.dashboards._promql import label
 from telemetry.promql import number
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def _outbox_row(ctx: Context) -> Row:
     status = label(c.OUTBOX_ROWS, "status")
     dispatch_outcome = label(c.OUTBOX_DISPATCHED, "outcome")
     # a relay that never polled reports 0; it is not "56 years stale"
-    beat = f"{q.aggregate('max', c.OUTBOX_RELAY_HEARTBEAT, group=(svc, INSTANCE))} > 0"
+    beat = f"{q.aggregate('max', c.OUTBOX_RELAY_HEARTBEAT, group=(svc, ctx.q.instance))} > 0"
     return Row(
         title="Outbox",
         panels=(
@@ -115,7 +115,7 @@ def _outbox_row(ctx: Context) -> Row:
                 "a rising line is a stalled relay, the red line the stall alert "
                 f"({number(cfg.outbox_heartbeat_stale)}s).",
                 unit="s",
-                queries=(Query(top(f"time() - ({beat})"), legend_of(INSTANCE)),),
+                queries=(Query(top(f"time() - ({beat})"), legend_of(ctx.q.instance)),),
                 threshold=cfg.outbox_heartbeat_stale,
                 width=8,
             ),

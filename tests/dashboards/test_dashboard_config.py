@@ -97,7 +97,9 @@ def test_slo_lines_follow_the_objectives_and_burn_factors(custom) -> None:
     at the SLO threshold, the burn-rate lines at every alert pair's factor."""
     alerts, boards = custom
     overview = _panels(boards["ops-overview"])
-    assert alerts["HttpAvailabilityBudgetBurn"][0]["expr"].endswith("> 0.072")  # 14.4 x 0.005
+    assert alerts["HttpAvailabilityBudgetBurn"][0]["expr"].startswith(
+        "app:http_server_request_errors:ratio_rate1h > 0.072\n"
+    )
     assert _steps(overview["Error ratio vs SLO"]) == [(None, "green"), (0.005, "orange"), (0.072, "red")]
     assert _steps(overview["Slow requests vs SLO"]) == [(None, "green"), (0.05, "orange"), (0.72, "red")]
     assert _steps(overview["Latency vs SLO threshold"]) == [(None, "green"), (1.0, "red")]

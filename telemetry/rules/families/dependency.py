@@ -84,6 +84,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             cfg,
             failure_percent=number(cfg.dependency_failure_ratio * 100),
             outcomes=", ".join(cfg.dependency_failure_outcomes),
+            outcomes_regex="|".join(cfg.dependency_failure_outcomes),
             min_rate=number(cfg.dependency_min_rate),
             health_percent=number(cfg.health_failure_ratio * 100),
         ),

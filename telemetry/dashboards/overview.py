@@ -342,14 +342,14 @@ def _dependencies_row(ctx: Context) -> Row:
             Panel(
                 title="Breakers not closed",
                 description=(
-                    "Each open or half-open breaker by name, with the number of instances where it is not "
-                    "closed; empty when every breaker is closed."
+                    "Breakers by name with the number of instances where each is open or half-open: red "
+                    "from one; the ten worst, so 0 everywhere means every breaker is closed."
                 ),
                 unit="short",
                 kind="stat",
                 queries=(
                     Query(
-                        f"sum by ({svc}, {c.BREAKER_NAME.prom}) ({q.selector(c.CIRCUIT_STATE, not_closed)}) > 0",
+                        top(f"sum by ({svc}, {c.BREAKER_NAME.prom}) ({q.selector(c.CIRCUIT_STATE, not_closed)})"),
                         legend_of(svc, c.BREAKER_NAME),
                     ),
                 ),
@@ -432,12 +432,12 @@ def _dependencies_row(ctx: Context) -> Row:
             ),
             Panel(
                 title="Degraded components",
-                description="Components running in degraded mode right now, on any instance.",
+                description="Components by name: 1 (red) while any instance runs it in degraded mode; the ten worst.",
                 unit="short",
                 kind="stat",
                 queries=(
                     Query(
-                        f"max by ({svc}, {label(c.DEGRADED, 'component').prom}) ({q.selector(c.DEGRADED)}) > 0",
+                        top(f"max by ({svc}, {label(c.DEGRADED, 'component').prom}) ({q.selector(c.DEGRADED)})"),
                         legend_of(svc, label(c.DEGRADED, "component")),
                     ),
                 ),

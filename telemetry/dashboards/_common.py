@@ -34,6 +34,7 @@ __all__ = [
     "loki",
     "make_board",
     "match_var",
+    "object_links",
     "outcome_is",
     "outcomes_in",
     "tempo",
@@ -112,9 +113,32 @@ def series_links(ctx: Context, *, slow: float | None = None) -> tuple[tuple[str,
     """Data links from one series of a per-service panel: its service's error (or slow) traces
     and its error logs, over the time range on screen."""
     svc = f"${{__field.labels.{ctx.service}}}"
-    traces = f'{{resource.service.name="{svc}" && ' + (f"duration > {slow}s}}" if slow else "status=error}")
+    traces = f'{{ resource.service.name = "{svc}" && ' + (f"duration > {slow:g}s }}" if slow else "status = error }")
     return (
         ("Slow traces of this service" if slow else "Error traces of this service", tempo(traces)),
+        ("Error logs of this service", loki(f'{{service_name="{svc}"}} | json | level=~"error|warning"')),
+    )
+
+
+def object_links(ctx: Context, lab: c.Label) -> tuple[tuple[str, str], ...]:
+    """Data links from one series of a per-object panel (a dependency, breaker, pool...): the
+    error traces of that object, searched on the same attribute as its alert's trace link (so
+    the test of the alert links on real spans covers these too), and the service's error logs."""
+    from telemetry.rules.families import families
+
+    attributes = {
+        label: attribute
+        for family in families(ctx.cfg)
+        for alert in family.alerts
+        for attribute, label in alert.trace_filters
+    }
+    svc = f"${{__field.labels.{ctx.service}}}"
+    query = (
+        f'{{ resource.service.name = "{svc}" && {attributes[lab.prom]} = "${{__field.labels.{lab.prom}}}" '
+        "&& status = error }"
+    )
+    return (
+        (f"Error traces of this {lab.name}", tempo(query)),
         ("Error logs of this service", loki(f'{{service_name="{svc}"}} | json | level=~"error|warning"')),
     )
 

@@ -18,6 +18,7 @@ from telemetry.dashboards._common import (
     legend_of,
     make_board,
     match_var,
+    object_links,
     outcome_is,
     top,
 )
@@ -148,6 +149,7 @@ def _calls_row(ctx: Context) -> Row:
                 "opens depends on its own policy (a count or a ratio), which the metrics do not carry.",
                 unit="percentunit",
                 queries=(Query(top(ratio(failures, calls)), legend_of(c.BREAKER_NAME)),),
+                links=object_links(ctx, c.BREAKER_NAME),
             ),
         ),
     )

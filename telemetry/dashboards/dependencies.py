@@ -18,6 +18,7 @@ from telemetry.dashboards._common import (
     legend_of,
     make_board,
     match_var,
+    object_links,
     outcome_is,
     outcomes_in,
     top,
@@ -87,6 +88,7 @@ def _dependencies_row(ctx: Context) -> Row:
                 unit="percentunit",
                 queries=(Query(ratio(dep_failed, dep_all), legend_of(c.DEPENDENCY)),),
                 threshold=cfg.dependency_failure_ratio,
+                links=object_links(ctx, c.DEPENDENCY),
             ),
             Panel(
                 title="Latency",
@@ -140,6 +142,7 @@ def _health_checks_row(ctx: Context) -> Row:
                 queries=(Query(ratio(check_failed, check_all), legend_of(c.CHECK)),),
                 width=8,
                 threshold=cfg.health_failure_ratio,
+                links=object_links(ctx, c.CHECK),
             ),
             Panel(
                 title="Check duration",

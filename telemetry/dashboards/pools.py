@@ -18,6 +18,7 @@ from telemetry.dashboards._common import (
     legend_of,
     make_board,
     match_var,
+    object_links,
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
@@ -132,6 +133,7 @@ def _waits_and_failures_row(ctx: Context) -> Row:
                 description="Checkouts that gave up waiting (pool timeout), per second.",
                 unit="ops",
                 queries=(Query(q.rate(c.DB_CLIENT_CONNECTION_TIMEOUTS, only, group=per_pool), legend_of(c.POOL_NAME)),),
+                links=object_links(ctx, c.POOL_NAME),
                 width=8,
             ),
             Panel(

@@ -21,6 +21,7 @@ from telemetry.dashboards._common import (
     legend_of,
     make_board,
     match_var,
+    object_links,
     top,
 )
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
@@ -190,6 +191,7 @@ def _dead_letter_queues_row(ctx: Context) -> Row:
                 ),
                 width=8,
                 stack=True,
+                links=object_links(ctx, c.QUEUE),
             ),
             Panel(
                 title="DLQ depth",

@@ -16,6 +16,7 @@ from telemetry.dashboards._common import (
     legend_of,
     make_board,
     match_var,
+    object_links,
     outcome_is,
     top,
 )
@@ -65,6 +66,7 @@ def board(cfg: RulesConfig) -> Board:
                     unit="percentunit",
                     queries=(Query(top(ratio(exhausted, calls)), legend_of(c.RETRY_NAME)),),
                     threshold=cfg.retry_exhaustion_ratio,
+                    links=object_links(ctx, c.RETRY_NAME),
                     width=8,
                 ),
                 Panel(

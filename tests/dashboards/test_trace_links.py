@@ -9,8 +9,11 @@ trace query (alert labels filled with the objects the service names) on the rece
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -19,6 +22,7 @@ from traceql import OtlpSpans, Span, conditions, matches
 from examples.drill.service import Service
 from examples.drill.stack import free_port, serve_posts, stop_server
 from telemetry import catalog as c
+from telemetry import dashboards
 from telemetry.rules import RulesConfig, render
 from telemetry.rules.render import trace_query
 
@@ -37,6 +41,7 @@ LABELS = {
     c.QUEUE.prom: "orders.created",
     c.CHECK.prom: "s3",
 }
+_FIELD = re.compile(r"\$\{__field\.labels\.(\w+)\}")
 # Alerts whose fault the run injects (the others' objects the reference service does not have,
 # or their queries only filter on the service, checked by the HTTP alerts).
 FOUND_BY_THE_RUN = {
@@ -148,6 +153,23 @@ def test_every_trace_link_finds_spans_of_a_real_run(spans: list[Span]) -> None:
     }
     # a health check run is its own span, named by its check, failed when the check failed
     assert matches('{ resource.service.name = "orders" && span.check = "s3" && status = error }', spans)
+
+
+@pytest.mark.slow
+def test_every_trace_data_link_of_the_dashboards_finds_spans(models, spans: list[Span]) -> None:
+    """Each Tempo data link on a panel (a click on one series), with the series' labels filled in
+    as the reference service names its objects, selects spans the run really exported."""
+    links = {}
+    for model in dashboards.dashboards(RulesConfig()).values():
+        for panel in model["panels"]:
+            for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
+                if "tempo" in link["url"]:
+                    pane = json.loads(unquote(link["url"].split("panes=", 1)[1]))["a"]
+                    query = _FIELD.sub(lambda m: LABELS[m.group(1)], pane["queries"][0]["query"])
+                    links[f"{model['uid']} / {panel['title']} / {link['title']}"] = query
+                    assert pane["range"] == {"from": "${__from}", "to": "${__to}"}
+    assert len(links) >= 8
+    assert {name: query for name, query in links.items() if not matches(query, spans)} == {}
 
 
 @pytest.mark.slow

@@ -81,7 +81,7 @@ async def test_one_request_same_ids_in_span_logs_metrics(env: dict[str, Any], st
     assert response.headers["x-correlation-id"] == "c-123"
     [server] = [s for s in env["exporter"].get_finished_spans() if s.name == "GET /orders/{order_id}"]
     trace_id = f"{server.context.trace_id:032x}"
-    assert server.attributes["app.correlation_id"] == "c-123"
+    assert server.attributes["resilience.correlation_id"] == "c-123"
     assert [e.name for e in server.events] == ["telemetry.retry.scheduled"]
     lines = [line for line in log_lines(stream) if line["event"] in ("telemetry.retry.scheduled", "order.read")]
     assert [(line["event"], line["trace_id"], line["correlation_id"], line["service"]) for line in lines] == [

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.correlation import (
     BAGGAGE_KEY,
@@ -232,7 +233,7 @@ class HttpServerMiddleware:
                     exc,
                     attributes={"exception.message": redact_text(str(exc)), "exception.stacktrace": redact_text(stack)},
                 )
-                span.set_attribute("error.type", error_type(exc))
+                span.set_attribute(attr.ERROR_TYPE, error_type(exc))
                 span.set_status(StatusCode.ERROR, error_type(exc))
             structlog.get_logger("telemetry.http").error(
                 "telemetry.http.unhandled_exception",
@@ -240,7 +241,7 @@ class HttpServerMiddleware:
                 **{
                     "http.request.method": scope.get("method"),
                     "http.route": _route(scope),
-                    "error.type": error_type(exc),
+                    attr.ERROR_TYPE: error_type(exc),
                 },
             )
         except Exception:  # noqa: S110 - logging must not turn a 500 into a dropped connection

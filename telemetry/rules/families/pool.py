@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks
+from telemetry.rules.model import AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -24,7 +24,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     count, maximum = c.DB_CLIENT_CONNECTION_COUNT, c.DB_CLIENT_CONNECTION_MAX
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
     used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
-    trace = ((f"span.{c.POOL_NAME.name}", pool),)
+    trace = (span(c.POOL_NAME),)
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     return Family(
         name="pool",

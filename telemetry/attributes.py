@@ -1,0 +1,197 @@
+"""Every span attribute (and span-event attribute) name the package sets, in one place.
+
+OpenTelemetry semantic-convention attributes are used verbatim (``error.type``,
+``messaging.*``, ``db.client.connection.pool.name``); everything else the package invents lives
+under the one project namespace :data:`NAMESPACE`, so nothing of ours squats inside a semconv
+namespace (where a later convention could give the same key another meaning). Collector
+sampling policies, the alerts' TraceQL links and the Grafana datasource mappings are tested
+against the names defined here, so renaming one here is the whole change.
+
+The same keys are the structured fields of the event's log line, so a log backend and a trace
+backend filter on the same names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "BREAKER_FROM_STATE",
+    "BREAKER_NAME",
+    "BREAKER_STATE",
+    "CONSUMER_ATTEMPT",
+    "CONSUMER_HEADER",
+    "CONSUMER_MAX_ATTEMPTS",
+    "CORRELATION_ID",
+    "DB_CLIENT_CONNECTION_POOL_NAME",
+    "DEGRADED_COMPONENT",
+    "DEGRADED_REASON",
+    "DEPENDENCY_CLIENT_RETRIES",
+    "DEPENDENCY_DURATION",
+    "DEPENDENCY_NAME",
+    "DEPENDENCY_OPERATION",
+    "DEPENDENCY_OUTCOME",
+    "DLQ_BY",
+    "DLQ_DEATHS",
+    "DLQ_NAME",
+    "DLQ_REASON",
+    "ERROR_TYPE",
+    "FALLBACK_OPERATION",
+    "FALLBACK_REASON",
+    "HEALTH_CHECK",
+    "HEALTH_DURATION",
+    "HEALTH_OUTCOME",
+    "HTTP_RESPONSE_STATUS_CODE",
+    "LINK_KIND",
+    "MESSAGING_DESTINATION_NAME",
+    "MESSAGING_MESSAGE_CONVERSATION_ID",
+    "MESSAGING_MESSAGE_ID",
+    "MESSAGING_OPERATION_NAME",
+    "MESSAGING_OPERATION_TYPE",
+    "MESSAGING_SYSTEM",
+    "NAMESPACE",
+    "OUTBOX_ATTEMPT",
+    "OUTBOX_CLAIMED",
+    "OUTBOX_DELIVERY_LAG",
+    "OUTBOX_HEALTHY",
+    "OUTBOX_OUTCOME",
+    "OUTBOX_PUBLISHED",
+    "OUTBOX_RETRY_IN",
+    "POOL_CHECKED_OUT",
+    "POOL_INVALIDATION",
+    "POOL_MAX_OVERFLOW",
+    "POOL_OVERFLOW",
+    "POOL_SIZE",
+    "POOL_TIMEOUT",
+    "POOL_WAITED",
+    "RETRY_ATTEMPT",
+    "RETRY_ATTEMPTS",
+    "RETRY_DELAY",
+    "RETRY_NAME",
+    "RETRY_OUTCOME",
+    "RETRY_WAITED",
+    "SPAN_ATTRIBUTES",
+    "TRACEQL_BY_LABEL",
+    "present",
+    "project_names",
+]
+
+NAMESPACE: Final = "resilience."
+
+# OpenTelemetry semantic conventions, verbatim.
+ERROR_TYPE: Final = "error.type"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+DB_CLIENT_CONNECTION_POOL_NAME: Final = "db.client.connection.pool.name"
+MESSAGING_SYSTEM: Final = "messaging.system"
+MESSAGING_DESTINATION_NAME: Final = "messaging.destination.name"
+MESSAGING_OPERATION_TYPE: Final = "messaging.operation.type"
+MESSAGING_OPERATION_NAME: Final = "messaging.operation.name"
+MESSAGING_MESSAGE_ID: Final = "messaging.message.id"
+MESSAGING_MESSAGE_CONVERSATION_ID: Final = "messaging.message.conversation_id"
+
+# The project's own names.
+CORRELATION_ID: Final = "resilience.correlation_id"
+LINK_KIND: Final = "resilience.link.kind"  # on span links: "creation" or "publish"
+
+BREAKER_NAME: Final = "resilience.breaker.name"
+BREAKER_STATE: Final = "resilience.breaker.state"
+BREAKER_FROM_STATE: Final = "resilience.breaker.from_state"
+
+RETRY_NAME: Final = "resilience.retry.name"
+RETRY_ATTEMPT: Final = "resilience.retry.attempt"
+RETRY_ATTEMPTS: Final = "resilience.retry.attempts"
+RETRY_DELAY: Final = "resilience.retry.delay_s"
+RETRY_WAITED: Final = "resilience.retry.waited_s"
+RETRY_OUTCOME: Final = "resilience.retry.outcome"
+
+POOL_SIZE: Final = "resilience.pool.size"
+POOL_MAX_OVERFLOW: Final = "resilience.pool.max_overflow"
+POOL_OVERFLOW: Final = "resilience.pool.overflow"
+POOL_CHECKED_OUT: Final = "resilience.pool.checked_out"
+POOL_WAITED: Final = "resilience.pool.waited_s"
+POOL_TIMEOUT: Final = "resilience.pool.timeout_s"
+POOL_INVALIDATION: Final = "resilience.pool.invalidation"
+
+DEPENDENCY_NAME: Final = "resilience.dependency.name"
+DEPENDENCY_OPERATION: Final = "resilience.dependency.operation"
+DEPENDENCY_OUTCOME: Final = "resilience.dependency.outcome"
+DEPENDENCY_DURATION: Final = "resilience.dependency.duration_s"
+DEPENDENCY_CLIENT_RETRIES: Final = "resilience.dependency.client_retries"
+
+HEALTH_CHECK: Final = "resilience.health.check"
+HEALTH_OUTCOME: Final = "resilience.health.outcome"
+HEALTH_DURATION: Final = "resilience.health.duration_s"
+
+FALLBACK_OPERATION: Final = "resilience.fallback.operation"
+FALLBACK_REASON: Final = "resilience.fallback.reason"
+DEGRADED_COMPONENT: Final = "resilience.degraded.component"
+DEGRADED_REASON: Final = "resilience.degraded.reason"
+
+OUTBOX_ATTEMPT: Final = "resilience.outbox.attempt"
+OUTBOX_DELIVERY_LAG: Final = "resilience.outbox.delivery_lag_s"
+OUTBOX_RETRY_IN: Final = "resilience.outbox.retry_in_s"
+OUTBOX_OUTCOME: Final = "resilience.outbox.outcome"
+OUTBOX_CLAIMED: Final = "resilience.outbox.claimed"
+OUTBOX_PUBLISHED: Final = "resilience.outbox.published"
+OUTBOX_HEALTHY: Final = "resilience.outbox.healthy"
+
+CONSUMER_ATTEMPT: Final = "resilience.consumer.attempt"
+CONSUMER_MAX_ATTEMPTS: Final = "resilience.consumer.max_attempts"
+CONSUMER_HEADER: Final = "resilience.consumer.header"
+
+DLQ_NAME: Final = "resilience.dlq.name"
+DLQ_REASON: Final = "resilience.dlq.reason"
+DLQ_BY: Final = "resilience.dlq.by"
+DLQ_DEATHS: Final = "resilience.dlq.deaths"
+
+# Names set on the span itself (``span.`` in TraceQL), as opposed to only on span events
+# (``event.`` in TraceQL): a TraceQL filter has to use the scope the name really lives in.
+SPAN_ATTRIBUTES: Final = frozenset(
+    {
+        ERROR_TYPE,
+        CORRELATION_ID,
+        BREAKER_NAME,
+        BREAKER_STATE,
+        MESSAGING_SYSTEM,
+        MESSAGING_DESTINATION_NAME,
+        MESSAGING_OPERATION_TYPE,
+        MESSAGING_OPERATION_NAME,
+        MESSAGING_MESSAGE_ID,
+        MESSAGING_MESSAGE_CONVERSATION_ID,
+        CONSUMER_ATTEMPT,
+        OUTBOX_ATTEMPT,
+        DLQ_DEATHS,
+    }
+)
+
+# The TraceQL selector that finds the traces of the object a catalog label names, keyed by the
+# catalog label's (OTel) name: what the alerts' trace-search links filter on.
+TRACEQL_BY_LABEL: Final[Mapping[str, str]] = {
+    "breaker.name": f"span.{BREAKER_NAME}",
+    "retry.name": f"event.{RETRY_NAME}",
+    "dependency": f"event.{DEPENDENCY_NAME}",
+    "check": f"event.{HEALTH_CHECK}",
+    "queue": f"span.{MESSAGING_DESTINATION_NAME}",
+    "messaging.destination.name": f"span.{MESSAGING_DESTINATION_NAME}",
+    "db.client.connection.pool.name": f"event.{DB_CLIENT_CONNECTION_POOL_NAME}",
+}
+
+
+def present(attributes: Mapping[str, AttributeValue | None]) -> dict[str, AttributeValue]:
+    """``attributes`` without empty values: an unknown message ID or a missing error type is
+    left out rather than sent as ``""``, which a backend would index as a real value."""
+    return {key: value for key, value in attributes.items() if value is not None and value != ""}
+
+
+def project_names() -> frozenset[str]:
+    """Every project-namespaced name defined above (read by the config checks)."""
+    return frozenset(
+        v
+        for k, v in globals().items()
+        if k.isupper() and k != "NAMESPACE" and isinstance(v, str) and v.startswith(NAMESPACE)
+    )

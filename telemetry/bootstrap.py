@@ -152,7 +152,7 @@ def _logger_provider(service_name: str, instruments: Instruments) -> Any:
 
     provider = LoggerProvider(resource=_resource(service_name))
     provider.add_log_record_processor(export.log_record_processor(OTLPLogExporter(), instruments))
-    handler = otlp_handler(provider)
+    handler = otlp_handler(provider, service_name)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == "telemetry-otlp":

@@ -119,13 +119,19 @@ async def test_unhandled_exception_uniform_500_one_error_log(env: dict[str, Any]
     assert "topsecret" not in response.text
     [server] = [s for s in env["exporter"].get_finished_spans() if s.name == "GET /boom"]
     assert server.status.status_code.name == "ERROR"
-    assert server.attributes["error.type"] == "RuntimeError"
+    assert server.attributes["error.type"] == "500"  # stable semconv: the status code that went out
     [exception] = [e for e in server.events if e.name == "exception"]
     assert exception.attributes["exception.message"] == "db at postgresql://app:***@db/orders is down"
     assert "topsecret" not in str(dict(exception.attributes))
     count = env["registry"].get_sample_value(
         "http_server_request_duration_seconds_count",
-        {"http_request_method": "GET", "http_route": "/boom", "http_response_status_code": "500"},
+        {
+            "http_request_method": "GET",
+            "http_route": "/boom",
+            "http_response_status_code": "500",
+            "url_scheme": "http",
+            "error_type": "500",
+        },
     )
     assert count == 1.0
 

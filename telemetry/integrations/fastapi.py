@@ -186,6 +186,7 @@ class HttpServerMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        failure = ""
         response_started = False
 
         async def tracking_send(message: Message) -> None:
@@ -199,13 +200,14 @@ class HttpServerMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if response_started:
+                failure = error_type(exc)  # semconv: the exception, once a status went out
                 raise
             self._log_unhandled(scope, exc)
             await self._send_500(tracking_send)
         finally:
-            self._observe(scope, status, time.perf_counter() - started)
+            self._observe(scope, status, time.perf_counter() - started, failure)
 
-    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+    def _observe(self, scope: Scope, status: int, elapsed: float, failure: str = "") -> None:
         try:
             if not enabled():
                 return
@@ -217,6 +219,9 @@ class HttpServerMiddleware:
                 method if method in _METHODS else "_OTHER",
                 m.admit(catalog.HTTP_SERVER_REQUEST_DURATION.labels[1], _route(scope)),
                 str(status),
+                "https" if scope.get("scheme") == "https" else "http",
+                # semconv: error.type on failures only: the 5xx code sent, or the exception after it
+                m.admit(catalog.ERROR_TYPE, failure or (str(status) if status >= 500 else "")),
             )
         except Exception:  # noqa: S110 - a metric must never break the response
             pass

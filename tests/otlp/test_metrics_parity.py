@@ -166,7 +166,13 @@ def test_http_duration_histogram_is_written_out() -> None:
     """One histogram spelled out literally, so a conversion bug cannot hide behind symmetry."""
     registry = CollectorRegistry()
     instruments = Instruments(registry)
-    labels = {"http_request_method": "GET", "http_route": "/orders", "http_response_status_code": "200"}
+    labels = {
+        "http_request_method": "GET",
+        "http_route": "/orders",
+        "http_response_status_code": "200",
+        "url_scheme": "https",
+        "error_type": "",
+    }
     for value in (0.004, 0.004, 0.09, 3.0):
         instruments.observe(catalog.HTTP_SERVER_REQUEST_DURATION, value, **labels)
     request = _export(registry)
@@ -176,7 +182,12 @@ def test_http_duration_histogram_is_written_out() -> None:
     [point] = metric.histogram.data_points
     assert (metric.unit, _attrs(point.attributes)) == (
         "s",
-        {"http.request.method": "GET", "http.route": "/orders", "http.response.status_code": "200"},
+        {
+            "http.request.method": "GET",
+            "http.route": "/orders",
+            "http.response.status_code": "200",
+            "url.scheme": "https",
+        },
     )
     assert list(point.explicit_bounds) == list(catalog.HTTP_SERVER_REQUEST_DURATION.buckets or ())
     expected = dict.fromkeys(range(len(point.explicit_bounds) + 1), 0)

@@ -46,7 +46,10 @@ __all__ = [
     "HEALTH_CHECK",
     "HEALTH_DURATION",
     "HEALTH_OUTCOME",
+    "HTTP_REQUEST_METHOD",
     "HTTP_RESPONSE_STATUS_CODE",
+    "HTTP_ROUTE",
+    "HTTP_SERVER_SPAN_ATTRIBUTES",
     "LINK_KIND",
     "MESSAGING_DESTINATION_NAME",
     "MESSAGING_MESSAGE_CONVERSATION_ID",
@@ -77,6 +80,9 @@ __all__ = [
     "RETRY_WAITED",
     "SPAN_ATTRIBUTES",
     "TRACEQL_BY_LABEL",
+    "URL_PATH",
+    "URL_SCHEME",
+    "emitted",
     "present",
     "project_names",
 ]
@@ -93,6 +99,16 @@ MESSAGING_OPERATION_TYPE: Final = "messaging.operation.type"
 MESSAGING_OPERATION_NAME: Final = "messaging.operation.name"
 MESSAGING_MESSAGE_ID: Final = "messaging.message.id"
 MESSAGING_MESSAGE_CONVERSATION_ID: Final = "messaging.message.conversation_id"
+
+# The server span's stable HTTP names (set by OpenTelemetry's ASGI instrumentation once
+# setup() opted in with OTEL_SEMCONV_STABILITY_OPT_IN=http; the HTTP metric uses the same).
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_ROUTE: Final = "http.route"
+URL_SCHEME: Final = "url.scheme"
+URL_PATH: Final = "url.path"
+HTTP_SERVER_SPAN_ATTRIBUTES: Final = frozenset(
+    {HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE, URL_SCHEME, URL_PATH}
+)
 
 # The project's own names.
 CORRELATION_ID: Final = "resilience.correlation_id"
@@ -151,7 +167,7 @@ DLQ_DEATHS: Final = "resilience.dlq.deaths"
 
 # Names set on the span itself (``span.`` in TraceQL), as opposed to only on span events
 # (``event.`` in TraceQL): a TraceQL filter has to use the scope the name really lives in.
-SPAN_ATTRIBUTES: Final = frozenset(
+SPAN_ATTRIBUTES: Final = HTTP_SERVER_SPAN_ATTRIBUTES | frozenset(
     {
         ERROR_TYPE,
         CORRELATION_ID,
@@ -188,10 +204,12 @@ def present(attributes: Mapping[str, AttributeValue | None]) -> dict[str, Attrib
     return {key: value for key, value in attributes.items() if value is not None and value != ""}
 
 
+def emitted() -> frozenset[str]:
+    """Every attribute name defined above: what the package (and the instrumentation it
+    configures) puts on spans, span events and log lines. The config checks read this."""
+    return frozenset(v for k, v in globals().items() if k.isupper() and k != "NAMESPACE" and isinstance(v, str))
+
+
 def project_names() -> frozenset[str]:
-    """Every project-namespaced name defined above (read by the config checks)."""
-    return frozenset(
-        v
-        for k, v in globals().items()
-        if k.isupper() and k != "NAMESPACE" and isinstance(v, str) and v.startswith(NAMESPACE)
-    )
+    """The project-namespaced names among :func:`emitted`."""
+    return frozenset(name for name in emitted() if name.startswith(NAMESPACE))

@@ -29,7 +29,8 @@ from telemetry import catalog
 from telemetry.dashboards import expressions, substitute
 from tests.conftest import require
 
-pytestmark = pytest.mark.slow
+# Four drill scenarios on two instances: longer than the suite-wide 300 s per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BINARIES = ("victoria-metrics", "vmagent", "vmalert")
 JOB = "orders"

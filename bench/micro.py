@@ -164,7 +164,12 @@ def retry(settings: Settings) -> list[Row]:
         "counter": bare.labels(RETRY, "TimeoutError"),
         "trace": trace,
         "log": structlog.get_logger("bench"),
-        "attrs": {"retry.name": RETRY, "retry.attempt": 1, "retry.delay_s": 0.2, "error.type": "TimeoutError"},
+        "attrs": {
+            "resilience.retry.name": RETRY,
+            "resilience.retry.attempt": 1,
+            "resilience.retry.delay_s": 0.2,
+            "error.type": "TimeoutError",
+        },
         "ok": _ok,
     }
     by_hand = "by hand: bound inc + span.add_event + structlog JSON line"

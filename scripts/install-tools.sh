@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the system tools the test-suite needs: prometheus, promtool, alertmanager, amtool,
-# and chromium (the drill test opens the HTML report in headless Chromium).
+# chromium (the drill test opens the HTML report in headless Chromium), and VictoriaMetrics
+# single-node with vmagent and vmalert (the scale-out test runs the shipped rules on them).
 #
-# They come from Debian's `prometheus`, `prometheus-alertmanager` and `chromium` packages. The script is
+# They come from Debian's `prometheus`, `prometheus-alertmanager`, `chromium` and
+# `victoria-metrics` packages. The script is
 # idempotent: when every tool is already on PATH it does nothing. As root it runs
 # `apt-get update` once and installs both packages without recommends, with service start-up
 # blocked by a temporary policy-rc.d (exit 101). Any prometheus/alertmanager daemon that the
@@ -16,6 +18,10 @@ set -euo pipefail
 
 TOOLS=(prometheus promtool alertmanager amtool chromium)
 PACKAGES=(prometheus prometheus-alertmanager chromium)
+# --- VictoriaMetrics (scale-out test) ---
+TOOLS+=(victoria-metrics vmagent vmalert)
+PACKAGES+=(victoria-metrics)
+# --- end VictoriaMetrics ---
 PREFIX="install-tools:"
 
 missing_tools() {
@@ -66,7 +72,7 @@ daemon_pids() {
     for proc in /proc/[0-9]*; do
         exe="$(readlink "$proc/exe" 2>/dev/null)" || continue
         case "$exe" in
-            /usr/bin/prometheus | /usr/bin/prometheus-alertmanager) echo "${proc#/proc/}" ;;
+            /usr/bin/prometheus | /usr/bin/prometheus-alertmanager | /usr/bin/victoria-metrics) echo "${proc#/proc/}" ;;
         esac
     done
 }
@@ -116,8 +122,8 @@ fi
 # Stop whatever the package scripts started despite policy-rc.d: systemd units first (so they
 # are not restarted), then any new daemon process by PID. Pre-existing daemons are kept.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    systemctl stop prometheus.service prometheus-alertmanager.service >>"$log" 2>&1 || true
-    systemctl disable prometheus.service prometheus-alertmanager.service >>"$log" 2>&1 || true
+    systemctl stop prometheus.service prometheus-alertmanager.service victoria-metrics.service >>"$log" 2>&1 || true
+    systemctl disable prometheus.service prometheus-alertmanager.service victoria-metrics.service >>"$log" 2>&1 || true
 fi
 stopped=0
 new_pids=()

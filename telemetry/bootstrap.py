@@ -152,7 +152,7 @@ def _logger_provider(service_name: str, instruments: Instruments) -> Any:
 
     provider = LoggerProvider(resource=_resource(service_name))
     provider.add_log_record_processor(export.log_record_processor(OTLPLogExporter(), instruments))
-    handler = otlp_handler(provider)
+    handler = otlp_handler(provider, service_name)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == "telemetry-otlp":
@@ -199,6 +199,17 @@ def _warn_ignored(options: dict[str, Any]) -> None:
         warnings.warn(msg, SetupOptionsIgnored, stacklevel=3)
 
 
+def _opt_in_stable_http() -> None:
+    """Ask OpenTelemetry's HTTP instrumentations for the stable semantic conventions
+    (``http.request.method``, ``http.response.status_code``, ``url.path``...) on spans, the names
+    the package's HTTP metric uses. Without it they still write the old ``http.method`` /
+    ``http.status_code`` / ``http.target``, and a trace query written from a metric's labels
+    finds nothing. A value the user set (``http/dup`` for both, or another list) is kept; the
+    instrumentations read it once, when the first of them instruments something.
+    """
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+
+
 def setup(
     *,
     service_name: str | None = None,
@@ -239,6 +250,7 @@ def setup(
             _warn_ignored(options)
             return existing
         name = _service_name(service_name)
+        _opt_in_stable_http()
         if configure_logs:
             from telemetry.logging import configure_logging
 

@@ -171,6 +171,8 @@ HTTP_SERVER_REQUEST_DURATION: Final = MetricSpec(
         Label("http.request.method", None, "HTTP method, `_OTHER` for non-standard ones"),
         Label("http.route", None, "the route template, never the raw path"),
         Label("http.response.status_code", None, "the response status code"),
+        Label("url.scheme", None, "`http` or `https` (required by the semantic conventions)"),
+        Label("error.type", None, "on failures only: the exception class, or the 5xx status code"),
     ),
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
     source="http",

@@ -21,6 +21,8 @@ from typing import Any, Final
 
 from opentelemetry import context, propagate
 
+from telemetry import attributes as attr
+
 __all__ = [
     "BAGGAGE_KEY",
     "HEADER",
@@ -37,7 +39,7 @@ __all__ = [
 
 HEADER: Final = "x-correlation-id"
 BAGGAGE_KEY: Final = "correlation_id"
-SPAN_ATTRIBUTE: Final = "app.correlation_id"
+SPAN_ATTRIBUTE: Final = attr.CORRELATION_ID
 _VALID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _correlation_id: ContextVar[str | None] = ContextVar("telemetry_correlation_id", default=None)

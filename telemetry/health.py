@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from telemetry import attributes
 from telemetry.events.health import HealthCheckFailed, HealthCheckPassed
 from telemetry.labels import error_type
 from telemetry.recorder import record
@@ -147,7 +148,7 @@ class HealthRegistry:
 
         from telemetry.messaging import tracer
 
-        with tracer().start_as_current_span("health.check", attributes={"check": name}) as span:
+        with tracer().start_as_current_span("health.check", attributes={attributes.HEALTH_CHECK: name}) as span:
             started = time.perf_counter()
             outcome, caught = await _outcome(entry)
             duration = time.perf_counter() - started

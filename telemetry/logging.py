@@ -9,6 +9,7 @@ URLs/DSNs, also inside rendered exception text). The package itself never calls
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import sys
@@ -167,6 +168,16 @@ def add_trace_context(_logger: Any, _method: str, event_dict: EventDict) -> Even
     return event_dict
 
 
+def add_record_time(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Stamp a stdlib record with its own creation time: every handler renders a stdlib record
+    on its own, and the local JSON line and the OTLP record must carry the same timestamp."""
+    record = event_dict.get("_record")
+    if record is not None and not event_dict.get("_from_structlog"):
+        stamp = dt.datetime.fromtimestamp(record.created, tz=dt.timezone.utc)
+        event_dict["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return event_dict
+
+
 def add_correlation_id(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """Add the current correlation ID, if any."""
     value = get_correlation_id()
@@ -197,6 +208,7 @@ def processors(service: str | None = None) -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_record_time,
         add_trace_context,
         add_correlation_id,
     ]

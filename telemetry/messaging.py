@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.correlation import extract
 from telemetry.labels import error_type
@@ -138,7 +139,7 @@ def links_from(headers: Mapping[str, Any] | None) -> list[Link]:
         ctx, _ = extract(carrier)
         span_context = trace.get_current_span(ctx).get_span_context()
         if span_context.is_valid:
-            links.append(Link(span_context, {"messaging.link": kind}))
+            links.append(Link(span_context, {attr.LINK_KIND: kind}))
     return links
 
 
@@ -161,7 +162,7 @@ def messaging_span(
 
 def mark_failed(span: Span, exc: BaseException) -> None:
     """Error status and the bounded ``error.type`` on ``span``, never the message."""
-    span.set_attribute("error.type", error_type(exc))
+    span.set_attribute(attr.ERROR_TYPE, error_type(exc))
     span.set_status(StatusCode.ERROR, error_type(exc))
 
 

@@ -6,6 +6,7 @@ files that still import them from here; new code imports ``telemetry.testing`` d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,13 @@ from telemetry.testing import require_service as require
 __all__ = ["CI", "port_open", "require"]
 
 CI = ci()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The HTTP semconv mode ``setup()`` selects, for the whole session: OpenTelemetry's
+    instrumentations read ``OTEL_SEMCONV_STABILITY_OPT_IN`` once per process, so otherwise the
+    first test that instruments anything would decide the span names for all the others."""
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 
 
 @pytest.fixture(autouse=True)

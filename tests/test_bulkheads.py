@@ -48,16 +48,16 @@ async def test_a_full_bulkhead_without_queue_rejects_at_once() -> None:
         {
             "event": "telemetry.bulkhead.rejected",
             "log_level": "warning",
-            "bulkhead.name": "payments",
-            "bulkhead.limit": 2,
-            "bulkhead.in_flight": 2,
-            "bulkhead.reason": "full",
+            "resilience.bulkhead.name": "payments",
+            "resilience.bulkhead.limit": 2,
+            "resilience.bulkhead.in_flight": 2,
+            "resilience.bulkhead.reason": "full",
             "error.type": "bulkhead_full",
         }
     ]
     [span] = cap.spans()
-    assert {key: span.attributes[key] for key in ("bulkhead.name", "error.type")} == {
-        "bulkhead.name": "payments",
+    assert {key: span.attributes[key] for key in ("resilience.bulkhead.name", "error.type")} == {
+        "resilience.bulkhead.name": "payments",
         "error.type": "bulkhead_full",
     }
 
@@ -108,7 +108,7 @@ async def test_a_queued_call_that_waits_too_long_is_rejected() -> None:
     assert cap.sample("resilience_bulkhead_queue_wait_time_seconds_count", bulkhead_name="pdf") == 1.0
     assert gauges(cap, "pdf") == {"in_flight": 0.0, "limit": 1.0, "queued": 0.0}
     [line] = cap.logs
-    assert (line["bulkhead.reason"], line["bulkhead.waited_s"] >= 0.01) == ("queue_timeout", True)
+    assert (line["resilience.bulkhead.reason"], line["resilience.bulkhead.waited_s"] >= 0.01) == ("queue_timeout", True)
 
 
 async def test_one_bulkhead_per_name_and_a_conflicting_config_is_an_error() -> None:

@@ -258,14 +258,14 @@ def test_agent_load_balances_traces_by_trace_id() -> None:
 
 
 def test_agent_pipelines_have_the_designed_shape() -> None:
-    """Agent pipelines: OTLP in (plus the optional /metrics scrape), memory_limiter, resource
-    detection and attributes, batch, then out to the gateway tier."""
+    """Agent pipelines: OTLP in (one path per signal: no /metrics scrape beside it), memory_limiter,
+    resource detection and attributes, batch, then out to the gateway tier."""
     processors = ["memory_limiter", "resourcedetection", "resource", "batch"]
     assert pipelines(load_config("agent")) == {
         "traces": {"receivers": ["otlp"], "processors": processors, "exporters": ["loadbalancing"]},
         "logs": {"receivers": ["otlp"], "processors": processors, "exporters": ["loadbalancing"]},
         "metrics": {
-            "receivers": ["otlp", "prometheus/app"],
+            "receivers": ["otlp"],
             "processors": processors,
             "exporters": ["otlp/gateway"],
         },
@@ -317,3 +317,169 @@ def test_image_version_is_pinned_and_matches_compose() -> None:
     collector = compose["services"]["otel-collector"]
     assert collector["image"] == image
     assert "./collector/gateway.yaml:/etc/otelcol-contrib/config.yaml:ro" in collector["volumes"]
+
+
+# --- the configs read only what the package emits (names read from the package) -----------
+
+
+def _collector_added(config: dict[str, Any]) -> set[str]:
+    """Attributes a processor of the same config sets itself (resource/attributes processors)."""
+    added: set[str] = set()
+    for body in (config.get("processors") or {}).values():
+        for action in (body or {}).get("attributes", []) if isinstance(body, dict) else []:
+            if action.get("action") in {"insert", "upsert"}:
+                added.add(action["key"])
+    return added
+
+
+def _attributes_read(config: dict[str, Any]) -> set[str]:
+    """Every span attribute the gateway's tail sampling policies and span metrics read."""
+    read: set[str] = set()
+
+    def walk(policy: dict[str, Any]) -> None:
+        for sub in policy.get("drop", {}).get("drop_sub_policy", []) + policy.get("and", {}).get("and_sub_policy", []):
+            walk(sub)
+        if "string_attribute" in policy:
+            read.add(policy["string_attribute"]["key"])
+        if "numeric_attribute" in policy:
+            read.add(policy["numeric_attribute"]["key"])
+        for condition in policy.get("ottl_condition", {}).get("span", []):
+            read.update(re.findall(r'attributes\["([^"]+)"\]', condition))
+
+    for policy in config["processors"]["tail_sampling"]["policies"]:
+        walk(policy)
+    read.update(d["name"] for d in config["connectors"]["spanmetrics"]["dimensions"])
+    return read
+
+
+def test_every_attribute_a_policy_or_connector_reads_is_emitted() -> None:
+    """Sampling policies and span-metric dimensions read only attribute names the package
+    emits (telemetry.attributes) or the same config adds itself; a renamed attribute fails here."""
+    from telemetry import attributes
+
+    config = load_config("gateway")
+    unknown = _attributes_read(config) - attributes.emitted() - _collector_added(config)
+    assert unknown == set()
+    # span-level filters read span attributes, not event-only ones
+    keys = {
+        p["string_attribute"]["key"]
+        for p in config["processors"]["tail_sampling"]["policies"]
+        if "string_attribute" in p
+    }
+    assert keys <= attributes.SPAN_ATTRIBUTES
+
+
+def _trace_queries() -> list[str]:
+    """The TraceQL of every alert's trace-search link in alerts/*.rules.yml."""
+    import json
+    import urllib.parse
+
+    queries = []
+    for path in sorted((ROOT / "alerts").glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                url = rule.get("annotations", {}).get("trace_search_url")
+                if url:
+                    panes = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["panes"][0]
+                    queries.append(json.loads(panes)["a"]["queries"][0]["query"])
+    return queries
+
+
+def test_alert_trace_links_filter_on_emitted_names_in_their_scope() -> None:
+    """Every `span.X` in an alert's TraceQL is set on spans and every `event.X` on span events
+    by the package; the resource attribute is the one setup() puts in the resource."""
+    from telemetry import attributes
+    from telemetry.bootstrap import _resource
+
+    queries = _trace_queries()
+    assert queries
+    span_names = {m for q in queries for m in re.findall(r"\bspan\.([\w.]+)", q)}
+    event_names = {m for q in queries for m in re.findall(r"\bevent\.([\w.]+)", q)}
+    resource_names = {m for q in queries for m in re.findall(r"\bresource\.([\w.]+)", q)}
+    assert span_names and event_names
+    assert span_names - attributes.SPAN_ATTRIBUTES == set()
+    assert event_names - attributes.emitted() == set()
+    assert resource_names - set(_resource("orders").attributes) == set()
+
+
+def test_grafana_links_agree_with_the_package_and_the_alerts() -> None:
+    """Traces-to-metrics maps service.name to the `job` label (what both metric paths produce),
+    traces-to-logs to Loki's service_name; exemplars link by the trace_id label the package
+    writes; the alerts' trace links open the same Grafana and Tempo datasource uid."""
+    from telemetry.bootstrap import _resource
+    from telemetry.rules import RulesConfig
+
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
+    sources = {s["uid"]: s for s in yaml.safe_load(provisioning.read_text(encoding="utf-8"))["datasources"]}
+    tempo = sources["tempo"]["jsonData"]
+    resource = set(_resource("orders").attributes)
+    to_metrics = {t["key"]: t["value"] for t in tempo["tracesToMetrics"]["tags"]}
+    assert to_metrics == {"service.name": "job"}
+    assert set(to_metrics) <= resource
+    to_logs = {t["key"]: t["value"] for t in tempo["tracesToLogsV2"]["tags"]}
+    assert to_logs == {"service.name": "service_name"}
+    [exemplar] = sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert (exemplar["name"], exemplar["datasourceUid"]) == ("trace_id", "tempo")
+    with (ROOT / "docker-compose.yml").open(encoding="utf-8") as handle:
+        grafana_port = yaml.safe_load(handle)["services"]["grafana"]["ports"][0].rsplit(":", 2)[-1]
+    base = RulesConfig().trace_search_base_url
+    assert base == f"http://localhost:{grafana_port}/explore"
+    assert all(q for q in _trace_queries())
+    import urllib.parse
+
+    for path in sorted((ROOT / "alerts").glob("*.rules.yml")):
+        text = path.read_text(encoding="utf-8")
+        for url in re.findall(r"trace_search_url: (\S+)", text):
+            assert url.startswith(base + "?")
+            assert '"datasource":"tempo"' in urllib.parse.unquote(url)
+
+
+IDENTITY = {"job", "instance"}  # produced by a scrape and by the OTLP-to-Prometheus rules alike
+
+
+def _grouping_labels(expr: str) -> set[str]:
+    return {
+        label.strip()
+        for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr)
+        for label in group.split(",")
+        if label.strip()
+    }
+
+
+def test_every_label_a_rule_or_panel_groups_by_is_produced_by_both_paths() -> None:
+    """The rules (rendered with the identity both paths produce) and every dashboard query
+    group only by `job`/`instance`, `le`, and catalog labels whose Prometheus name is exactly
+    what the OTLP-to-Prometheus translation makes of the OTel attribute name."""
+    from telemetry import catalog
+    from telemetry.dashboards import expressions
+    from telemetry.rules import RulesConfig, render
+
+    labels = {label for spec in catalog.CATALOG for label in spec.labels}
+    translated = {label.prom for label in labels if re.sub(r"[^a-zA-Z0-9_]", "_", label.name) == label.prom}
+    assert translated == {label.prom for label in labels}, "a catalog label's prom name differs from OTLP's"
+    exprs = list(expressions())
+    for relative, content in render(RulesConfig(service_label="job")).items():
+        if relative.name.endswith(".rules.yml"):
+            exprs += [r["expr"] for g in yaml.safe_load(content)["groups"] for r in g["rules"]]
+    used = set().union(*(_grouping_labels(expr) for expr in exprs))
+    assert used
+    assert used - translated - IDENTITY - {"le"} == set()
+
+
+def test_one_metrics_path_per_deployment() -> None:
+    """docker-compose: Prometheus scrapes the app XOR the app pushes OTLP metrics; the agent's
+    metrics pipeline has one receiver for application metrics."""
+    with (ROOT / "docker-compose.yml").open(encoding="utf-8") as handle:
+        app = yaml.safe_load(handle)["services"]["app"]
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    scraped = [
+        job["job_name"]
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs", [])
+        if "app:8000" in static["targets"]
+    ]
+    pushes = app["environment"].get("OTEL_METRICS_EXPORTER", "otlp") != "none"
+    assert (scraped, pushes) == (["orders"], False)
+    assert app["environment"]["OTEL_SERVICE_NAME"] == "orders"  # the scrape job's name: one `job`
+    agent = pipelines(load_config("agent"))
+    assert agent["metrics"]["receivers"] == ["otlp"]

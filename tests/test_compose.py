@@ -263,18 +263,20 @@ def test_prometheus_rules_and_alertmanager_match_compose(compose: dict[str, Any]
     assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
 
 
-def test_prometheus_scrapes_compose_services_with_a_service_label(compose: dict[str, Any]) -> None:
-    """Every scrape target is a compose service (or Prometheus itself) and carries a `service`
-    label; the app's label equals its OTEL_SERVICE_NAME and the collector's is its service name."""
+def test_prometheus_scrapes_compose_services_identified_by_job(compose: dict[str, Any]) -> None:
+    """Every scrape target is a compose service (or Prometheus itself) and is identified by its
+    job alone (no extra identity label, which the OTLP path would not produce); the app's job
+    equals its OTEL_SERVICE_NAME, the name the OTLP path turns into `job`."""
     config = load_yaml(PROMETHEUS_CONFIG)
-    labels = {}
+    jobs = {}
     for job in config["scrape_configs"]:
         for static in job["static_configs"]:
+            assert "labels" not in static, job["job_name"]
             for target in static["targets"]:
                 host, _ = host_port(target)
                 assert host in compose["services"] or host == "localhost", target
-                labels[host] = static["labels"]["service"]
-    assert labels == {
+                jobs[host] = job["job_name"]
+    assert jobs == {
         "app": compose["services"]["app"]["environment"]["OTEL_SERVICE_NAME"],
         "otel-collector": "otel-collector",
         "localhost": "prometheus",
@@ -360,3 +362,48 @@ def test_grafana_provisions_dashboards_from_the_mounted_folder(compose: dict[str
     assert [(p["type"], p["options"]["path"], p["editable"]) for p in providers] == [
         ("file", mounts["./dashboards"], False)
     ]
+
+
+def _otlp_paths_of_the_app(tmp_path: Path, metrics_exporter: str) -> set[str]:
+    """Run the reference service with docker-compose's OTEL_* environment (endpoint pointed at a
+    loopback receiver, short intervals) and return the OTLP paths it posted to."""
+    import time
+
+    from examples.drill.service import Service
+    from examples.drill.stack import free_port, serve_posts, stop_server
+
+    environment = load_yaml(ROOT / "docker-compose.yml")["services"]["app"]["environment"]
+    paths: set[str] = set()
+    server = serve_posts(free_port(), lambda path, _body: paths.add(path), "application/x-protobuf")
+    otel = {key: str(value) for key, value in environment.items() if key.startswith("OTEL_")}
+    service = Service(
+        tmp_path,
+        env={
+            **otel,
+            "OTEL_METRICS_EXPORTER": metrics_exporter,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_BLRP_SCHEDULE_DELAY": "200",
+        },
+    )
+    tmp_path.mkdir(parents=True)
+    try:
+        service.start()
+        service.call("POST", "/orders", {"item": "book", "quantity": 1})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not {"/v1/traces", "/v1/logs"} <= paths:
+            time.sleep(0.2)
+        time.sleep(1.0)  # five metric export intervals
+    finally:
+        service.stop()
+        stop_server(server)
+    return paths
+
+
+def test_compose_app_pushes_traces_and_logs_but_no_metrics(tmp_path: Path) -> None:
+    """With docker-compose's environment the app exports traces and logs over OTLP and no
+    metrics (Prometheus scrapes them), so no series reaches Prometheus by both paths; the
+    documented switch (OTEL_METRICS_EXPORTER=otlp) turns the OTLP metrics on."""
+    assert _otlp_paths_of_the_app(tmp_path / "scrape", "none") == {"/v1/traces", "/v1/logs"}
+    assert _otlp_paths_of_the_app(tmp_path / "push", "otlp") == {"/v1/traces", "/v1/logs", "/v1/metrics"}

@@ -90,7 +90,7 @@ async def test_checks_run_concurrently_and_a_hung_check_times_out() -> None:
         for s in cap.series("resilience_health_checks_total")
     } == {("database", "success"): 1.0, ("cache", "failure"): 1.0, ("payments", "timeout"): 1.0}
     assert cap.sample("resilience_health_check_duration_seconds_count", check="payments") == 1.0
-    assert [(log["event"], log["health.check"], log["log_level"]) for log in cap.logs] == [
+    assert [(log["event"], log["resilience.health.check"], log["log_level"]) for log in cap.logs] == [
         ("telemetry.health.check_passed", "database", "debug"),
         ("telemetry.health.check_failed", "cache", "warning"),
         ("telemetry.health.check_failed", "payments", "warning"),
@@ -250,14 +250,14 @@ def test_fallback_used_counts_and_logs() -> None:
         {
             "event": "telemetry.fallback.used",
             "log_level": "warning",
-            "fallback.operation": "exchange_rates",
-            "fallback.reason": "circuit_open",
+            "resilience.fallback.operation": "exchange_rates",
+            "resilience.fallback.reason": "circuit_open",
         },
         {
             "event": "telemetry.fallback.used",
             "log_level": "warning",
-            "fallback.operation": "exchange_rates",
-            "fallback.reason": "timeout",
+            "resilience.fallback.operation": "exchange_rates",
+            "resilience.fallback.reason": "timeout",
             "error.type": "TimeoutError",
         },
     ]
@@ -279,8 +279,8 @@ def test_degraded_mode_gauge_and_change_only_logs() -> None:
         {
             "event": "telemetry.degraded.entered",
             "log_level": "warning",
-            "degraded.component": "search",
-            "degraded.reason": "index down",
+            "resilience.degraded.component": "search",
+            "resilience.degraded.reason": "index down",
         },
-        {"event": "telemetry.degraded.exited", "log_level": "info", "degraded.component": "search"},
+        {"event": "telemetry.degraded.exited", "log_level": "info", "resilience.degraded.component": "search"},
     ]

@@ -43,7 +43,7 @@ def test_links_from_headers() -> None:
     """A valid creation traceparent becomes one link; garbage and missing headers give none."""
     links = links_from({"traceparent": TRACEPARENT, "x-producer-traceparent": "garbage"})
     assert [(format(link.context.trace_id, "032x"), dict(link.attributes or {})) for link in links] == [
-        ("0af7651916cd43dd8448eb211c80319c", {"messaging.link": "creation"})
+        ("0af7651916cd43dd8448eb211c80319c", {"resilience.link.kind": "creation"})
     ]
     assert links_from(None) == []
     assert links_from({"traceparent": "00-zz"}) == []

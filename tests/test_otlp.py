@@ -6,41 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from prometheus_client import CollectorRegistry
-
 from examples.drill.stack import free_port, serve_posts, stop_server
-from telemetry.events import RetryExhausted, RetryScheduled
-from telemetry.metrics import Instruments
-from telemetry.otlp_metrics import bridge
-from telemetry.recorder import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_bridge_exports_counter_values_with_otel_names() -> None:
-    """Counted values appear as OTel metrics with catalog names and OTel attribute names."""
-    registry = CollectorRegistry()
-    recorder = Recorder(Instruments(registry))
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    bridge(provider.get_meter("test"), registry)
-    for _ in range(3):
-        recorder.record(RetryScheduled(retry_name="s3", attempt=1, delay=0.1, caused_by=TimeoutError()))
-    recorder.record(RetryExhausted(retry_name="s3", attempts=3))
-    data = reader.get_metrics_data()
-    assert data is not None
-    points = {
-        metric.name: [(dict(p.attributes or {}), p.value) for p in metric.data.data_points]
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-    }
-    assert points["resilience.retry.scheduled"] == [({"retry.name": "s3", "error.type": "TimeoutError"}, 3.0)]
-    assert points["resilience.retry.calls"] == [({"retry.name": "s3", "outcome": "exhausted"}, 1.0)]
-    assert points["resilience.telemetry.info"] == [({"version": "0.1.0"}, 1.0)]
-    provider.shutdown()
 
 
 def test_environment_turns_on_otlp_for_all_three_signals() -> None:

@@ -26,18 +26,18 @@ def test_decisions_by_limit_with_both_outcomes_born_together() -> None:
         {
             "event": "telemetry.ratelimit.rejected",
             "log_level": "info",
-            "ratelimit.limiter": "bot",
-            "ratelimit.limit": "messages",
-            "ratelimit.rule": "20 per 1 minute",
-            "ratelimit.retry_after_s": 12,
+            "resilience.ratelimit.limiter": "bot",
+            "resilience.ratelimit.limit": "messages",
+            "resilience.ratelimit.rule": "20 per 1 minute",
+            "resilience.ratelimit.retry_after_s": 12,
         }
     ]
     [span] = cap.spans()
     assert [e.name for e in span.events] == ["telemetry.ratelimit.rejected"]
-    # On the span itself too: the alert's trace search filters on span.ratelimit.limit.
-    assert {key: span.attributes[key] for key in ("ratelimit.limiter", "ratelimit.limit")} == {
-        "ratelimit.limiter": "bot",
-        "ratelimit.limit": "messages",
+    # On the span itself too: the alert's trace search filters on span.resilience.ratelimit.limit.
+    assert {key: span.attributes[key] for key in ("resilience.ratelimit.limiter", "resilience.ratelimit.limit")} == {
+        "resilience.ratelimit.limiter": "bot",
+        "resilience.ratelimit.limit": "messages",
     }
 
 
@@ -66,16 +66,16 @@ def test_fallback_switch_is_recorded_once_per_change() -> None:
         {
             "event": "telemetry.ratelimit.storage_failed",
             "log_level": "warning",
-            "ratelimit.limiter": "bot",
+            "resilience.ratelimit.limiter": "bot",
             "error.type": "ConnectionError",
         },
         {
             "event": "telemetry.ratelimit.fallback_entered",
             "log_level": "warning",
-            "ratelimit.limiter": "bot",
+            "resilience.ratelimit.limiter": "bot",
             "error.type": "ConnectionError",
         },
-        {"event": "telemetry.ratelimit.fallback_exited", "log_level": "info", "ratelimit.limiter": "bot"},
+        {"event": "telemetry.ratelimit.fallback_exited", "log_level": "info", "resilience.ratelimit.limiter": "bot"},
     ]
     assert "hunter2" not in repr(cap.logs)
 

@@ -30,7 +30,12 @@ def test_event_fans_out_to_metric_span_and_log() -> None:
     assert [(e.name, dict(e.attributes or {})) for e in finished.events] == [
         (
             "telemetry.retry.scheduled",
-            {"retry.name": "fetch_avatar", "retry.attempt": 1, "retry.delay_s": 0.5, "error.type": "TimeoutError"},
+            {
+                "resilience.retry.name": "fetch_avatar",
+                "resilience.retry.attempt": 1,
+                "resilience.retry.delay_s": 0.5,
+                "error.type": "TimeoutError",
+            },
         )
     ]
     assert finished.status.status_code is StatusCode.UNSET  # a retried error is not a span error
@@ -38,9 +43,9 @@ def test_event_fans_out_to_metric_span_and_log() -> None:
         {
             "event": "telemetry.retry.scheduled",
             "log_level": "info",
-            "retry.name": "fetch_avatar",
-            "retry.attempt": 1,
-            "retry.delay_s": 0.5,
+            "resilience.retry.name": "fetch_avatar",
+            "resilience.retry.attempt": 1,
+            "resilience.retry.delay_s": 0.5,
             "error.type": "TimeoutError",
         }
     ]

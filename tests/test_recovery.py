@@ -141,14 +141,14 @@ def test_parked_deposits_drain_in_batches_when_the_network_returns(deposits) -> 
         ("telemetry.recovery.run_completed", "info"),
     ]
     partial = cap.logs[4]
-    del partial["recovery.duration_s"]
+    del partial["resilience.recovery.duration_s"]
     assert partial == {
         "event": "telemetry.recovery.run_partially_failed",
         "log_level": "warning",
-        "recovery.name": "deposits",
-        "recovery.outcome": "partial",
-        "recovery.recovered": 1,
-        "recovery.failed": 1,
+        "resilience.recovery.name": "deposits",
+        "resilience.recovery.outcome": "partial",
+        "resilience.recovery.recovered": 1,
+        "resilience.recovery.failed": 1,
     }
 
 
@@ -180,8 +180,8 @@ async def test_a_run_that_raises_is_a_failure_and_propagates() -> None:
     )
     [span] = cap.spans()
     assert span.status.status_code.name == "ERROR"
-    assert {key: span.attributes[key] for key in ("recovery.name", "error.type")} == {
-        "recovery.name": "notifications",
+    assert {key: span.attributes[key] for key in ("resilience.recovery.name", "error.type")} == {
+        "resilience.recovery.name": "notifications",
         "error.type": "ChainUnavailable",
     }
 

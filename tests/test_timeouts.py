@@ -41,16 +41,16 @@ async def test_timeout_context_manager_reports_each_outcome() -> None:
     assert set(line) == {
         "event",
         "log_level",
-        "timeout.operation",
-        "timeout.budget_s",
-        "timeout.elapsed_s",
+        "resilience.timeout.operation",
+        "resilience.timeout.budget_s",
+        "resilience.timeout.elapsed_s",
         "error.type",
     }
     assert (
         line["event"],
         line["log_level"],
-        line["timeout.operation"],
-        line["timeout.budget_s"],
+        line["resilience.timeout.operation"],
+        line["resilience.timeout.budget_s"],
         line["error.type"],
     ) == (
         "telemetry.timeout.expired",
@@ -59,7 +59,7 @@ async def test_timeout_context_manager_reports_each_outcome() -> None:
         0.01,
         "TimeoutError",
     )
-    assert line["timeout.elapsed_s"] >= 0.01
+    assert line["resilience.timeout.elapsed_s"] >= 0.01
 
 
 async def test_series_exist_at_zero_before_the_first_timeout() -> None:
@@ -150,15 +150,15 @@ def test_home_grown_api_one_line_per_fact() -> None:
         (
             "telemetry.timeout.expired",
             {
-                "timeout.operation": "payments.charge",
-                "timeout.budget_s": 5.0,
-                "timeout.elapsed_s": 5.01,
+                "resilience.timeout.operation": "payments.charge",
+                "resilience.timeout.budget_s": 5.0,
+                "resilience.timeout.elapsed_s": 5.01,
                 "error.type": "TimeoutError",
             },
         )
     ]
-    assert {key: span.attributes[key] for key in ("timeout.operation", "error.type")} == {
-        "timeout.operation": "payments.charge",
+    assert {key: span.attributes[key] for key in ("resilience.timeout.operation", "error.type")} == {
+        "resilience.timeout.operation": "payments.charge",
         "error.type": "TimeoutError",
     }
 

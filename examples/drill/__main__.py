@@ -122,7 +122,7 @@ def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     example["spans"] = [f"{span.name} {span.events}" for span in spans or []]
     example["span_has_correlation_id"] = any(
         example["correlation_id"]
-        in (span.attributes.get("app.correlation_id"), span.attributes.get("messaging.message.conversation_id"))
+        in (span.attributes.get("resilience.correlation_id"), span.attributes.get("messaging.message.conversation_id"))
         for span in spans or []
     )
     return example

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanKind
 
+from telemetry import attributes as attr
 from telemetry.correlation import HEADER, bound, extract, is_valid
 from telemetry.messaging import (
     header_text,
@@ -75,17 +76,17 @@ async def redrive(
         with (
             bound(cid) as bound_cid,
             messaging_span(
-                f"publish {queue or dlq}",
+                f"redrive {queue or dlq}",
                 kind=SpanKind.PRODUCER,
                 links=links_from(headers),
                 tracer_provider=tracer_provider,
                 attributes={
-                    "messaging.system": "rabbitmq",
-                    "messaging.destination.name": queue or dlq,
-                    "messaging.operation.type": "send",
-                    "messaging.operation.name": "redrive",
-                    "messaging.message.id": message_id or "",
-                    "messaging.message.conversation_id": bound_cid,
+                    attr.MESSAGING_SYSTEM: "rabbitmq",
+                    attr.MESSAGING_DESTINATION_NAME: queue or dlq,
+                    attr.MESSAGING_OPERATION_TYPE: "send",
+                    attr.MESSAGING_OPERATION_NAME: "redrive",
+                    **({attr.MESSAGING_MESSAGE_ID: message_id} if message_id else {}),
+                    attr.MESSAGING_MESSAGE_CONVERSATION_ID: bound_cid,
                 },
             ) as span,
         ):

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -55,16 +56,18 @@ class CircuitStateChanged(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "breaker.name": self.breaker_name,
-            "breaker.from_state": self.from_state,
-            "breaker.state": self.to_state,
-        }
+        return attr.present(
+            {
+                attr.BREAKER_NAME: self.breaker_name,
+                attr.BREAKER_FROM_STATE: self.from_state,
+                attr.BREAKER_STATE: self.to_state,
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
-        span.set_attribute("breaker.name", self.breaker_name)
-        span.set_attribute("breaker.state", self.to_state)
+        span.set_attribute(attr.BREAKER_NAME, self.breaker_name)
+        span.set_attribute(attr.BREAKER_STATE, self.to_state)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,16 +123,18 @@ class CircuitCallFailed(Event):
         m.inc(catalog.CIRCUIT_CALLS, breaker_name=m.admit(catalog.BREAKER_NAME, self.breaker_name), outcome="failure")
 
     def attributes(self) -> Attributes:
-        return {
-            "breaker.name": self.breaker_name,
-            "breaker.state": self.state,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.BREAKER_NAME: self.breaker_name,
+                attr.BREAKER_STATE: self.state,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         # The failing call's own exception marks the span; the breaker only says where it stood.
-        span.set_attribute("breaker.name", self.breaker_name)
-        span.set_attribute("breaker.state", self.state)
+        span.set_attribute(attr.BREAKER_NAME, self.breaker_name)
+        span.set_attribute(attr.BREAKER_STATE, self.state)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,7 +155,13 @@ class CircuitCallRejected(Event):
         m.inc(catalog.CIRCUIT_CALLS, breaker_name=m.admit(catalog.BREAKER_NAME, self.breaker_name), outcome="rejected")
 
     def attributes(self) -> Attributes:
-        return {"breaker.name": self.breaker_name, "breaker.state": self.state, "error.type": REJECTED_ERROR_TYPE}
+        return attr.present(
+            {
+                attr.BREAKER_NAME: self.breaker_name,
+                attr.BREAKER_STATE: self.state,
+                attr.ERROR_TYPE: REJECTED_ERROR_TYPE,
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         attributes = self.attributes()

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 
@@ -50,18 +51,18 @@ class BulkheadCallRejected(Event):
 
     def attributes(self) -> Attributes:
         attributes: Attributes = {
-            "bulkhead.name": self.bulkhead,
-            "bulkhead.limit": self.limit,
-            "bulkhead.in_flight": self.in_flight,
-            "bulkhead.reason": self.reason,
-            "error.type": BULKHEAD_FULL_ERROR_TYPE,
+            attr.BULKHEAD_NAME: self.bulkhead,
+            attr.BULKHEAD_LIMIT: self.limit,
+            attr.BULKHEAD_IN_FLIGHT: self.in_flight,
+            attr.BULKHEAD_REASON: self.reason,
+            attr.ERROR_TYPE: BULKHEAD_FULL_ERROR_TYPE,
         }
         if self.waited is not None:
-            attributes["bulkhead.waited_s"] = round(self.waited, 6)
+            attributes[attr.BULKHEAD_WAITED] = round(self.waited, 6)
         return attributes
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
         # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
-        span.set_attribute("bulkhead.name", self.bulkhead)
-        span.set_attribute("error.type", BULKHEAD_FULL_ERROR_TYPE)
+        span.set_attribute(attr.BULKHEAD_NAME, self.bulkhead)
+        span.set_attribute(attr.ERROR_TYPE, BULKHEAD_FULL_ERROR_TYPE)

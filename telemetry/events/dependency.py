@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 
@@ -45,15 +46,15 @@ class _DependencyCall(Event):
 
     def attributes(self) -> Attributes:
         attributes: Attributes = {
-            "dependency": self.dependency,
-            "dependency.operation": self.operation,
-            "dependency.outcome": self.outcome,
-            "dependency.duration_s": round(self.duration, 6),
-            "dependency.client_retries": self.retries,
+            attr.DEPENDENCY_NAME: self.dependency,
+            attr.DEPENDENCY_OPERATION: self.operation,
+            attr.DEPENDENCY_OUTCOME: self.outcome,
+            attr.DEPENDENCY_DURATION: round(self.duration, 6),
+            attr.DEPENDENCY_CLIENT_RETRIES: self.retries,
         }
         if self.status_code is not None:
-            attributes["http.response.status_code"] = self.status_code
-        return attributes
+            attributes[attr.HTTP_RESPONSE_STATUS_CODE] = self.status_code
+        return attr.present(attributes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,5 +90,5 @@ class DependencyCallFailed(_DependencyCall):
 
     def attributes(self) -> Attributes:
         attributes = _DependencyCall.attributes(self)
-        attributes["error.type"] = self.error
-        return attributes
+        attributes[attr.ERROR_TYPE] = self.error
+        return attr.present(attributes)

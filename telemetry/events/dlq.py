@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -47,7 +48,13 @@ class MessageProcessed(Event):
         _consumed(m, self.queue, "success")
 
     def attributes(self) -> Attributes:
-        return {"queue": self.queue, "messaging.message.id": self.message_id or "", "consumer.attempt": self.attempt}
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.queue,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.CONSUMER_ATTEMPT: self.attempt,
+            }
+        )
 
     def to_span(self, span: Span) -> None:  # noqa: ARG002 - the protocol's signature
         # The consumer span itself says it succeeded; an event per message would be noise.
@@ -67,7 +74,7 @@ class MessageDuplicateSkipped(Event):
         _consumed(m, self.queue, "duplicate")
 
     def attributes(self) -> Attributes:
-        return {"queue": self.queue, "messaging.message.id": self.message_id or ""}
+        return attr.present({attr.MESSAGING_DESTINATION_NAME: self.queue, attr.MESSAGING_MESSAGE_ID: self.message_id})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,13 +93,15 @@ class MessageRetryScheduled(Event):
         _consumed(m, self.queue, "retry")
 
     def attributes(self) -> Attributes:
-        return {
-            "queue": self.queue,
-            "messaging.message.id": self.message_id or "",
-            "consumer.attempt": self.attempt,
-            "consumer.max_attempts": self.max_attempts,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.queue,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.CONSUMER_ATTEMPT: self.attempt,
+                attr.CONSUMER_MAX_ATTEMPTS: self.max_attempts,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,21 +142,23 @@ class MessageDeadLettered(Event):
             m.inc(catalog.CONSUMER_MESSAGES, queue=queue, outcome="dead_lettered")
 
     def attributes(self) -> Attributes:
-        return {
-            "queue": self.queue,
-            "messaging.message.id": self.message_id or "",
-            "dlq.reason": self.reason,
-            "dlq.by": self.by,
-            "dlq.deaths": self.deaths,
-            "consumer.attempt": self.attempt,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.queue,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.DLQ_REASON: self.reason,
+                attr.DLQ_BY: self.by,
+                attr.DLQ_DEATHS: self.deaths,
+                attr.CONSUMER_ATTEMPT: self.attempt,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         attributes = self.attributes()
         span.add_event(self.name, attributes)
         if self.by == "consumer":
-            span.set_attribute("error.type", attributes["error.type"])
+            span.set_attribute(attr.ERROR_TYPE, attributes.get(attr.ERROR_TYPE, "_OTHER"))
             span.set_status(StatusCode.ERROR, "message dead-lettered")
 
 
@@ -167,13 +178,15 @@ class MessageRedriven(Event):
         m.inc(catalog.DLQ_REDRIVES, queue=m.admit(catalog.QUEUE, self.queue), outcome="success")
 
     def attributes(self) -> Attributes:
-        return {
-            "queue": self.queue,
-            "dlq.target": self.target,
-            "messaging.message.id": self.message_id or "",
-            "dlq.reason": self.reason,
-            "dlq.deaths": self.deaths,
-        }
+        return attr.present(
+            {
+                attr.DLQ_NAME: self.queue,
+                attr.MESSAGING_DESTINATION_NAME: self.target,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.DLQ_REASON: self.reason,
+                attr.DLQ_DEATHS: self.deaths,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,12 +204,14 @@ class MessageRedriveFailed(Event):
         m.inc(catalog.DLQ_REDRIVES, queue=m.admit(catalog.QUEUE, self.queue), outcome="failure")
 
     def attributes(self) -> Attributes:
-        return {
-            "queue": self.queue,
-            "dlq.target": self.target,
-            "messaging.message.id": self.message_id or "",
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.DLQ_NAME: self.queue,
+                attr.MESSAGING_DESTINATION_NAME: self.target,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,4 +234,10 @@ class InvalidHeaderIgnored(Event):
         m.inc(catalog.CONSUMER_INVALID_HEADERS, queue=m.admit(catalog.QUEUE, self.queue), header=self.header)
 
     def attributes(self) -> Attributes:
-        return {"queue": self.queue, "header": self.header, "messaging.message.id": self.message_id or ""}
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.queue,
+                attr.CONSUMER_HEADER: self.header,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+            }
+        )

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -37,7 +38,9 @@ class HealthCheckPassed(Event):
         m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, check=label)
 
     def attributes(self) -> Attributes:
-        return {"health.check": self.check, "health.outcome": "success", "health.duration_s": self.duration}
+        return attr.present(
+            {attr.HEALTH_CHECK: self.check, attr.HEALTH_OUTCOME: "success", attr.HEALTH_DURATION: self.duration}
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,12 +64,14 @@ class HealthCheckFailed(Event):
         m.observe(catalog.HEALTH_CHECK_DURATION, self.duration, check=label)
 
     def attributes(self) -> Attributes:
-        return {
-            "health.check": self.check,
-            "health.outcome": self.outcome,
-            "health.duration_s": self.duration,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.HEALTH_CHECK: self.check,
+                attr.HEALTH_OUTCOME: self.outcome,
+                attr.HEALTH_DURATION: self.duration,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,10 +92,10 @@ class FallbackUsed(Event):
         )
 
     def attributes(self) -> Attributes:
-        attributes: Attributes = {"fallback.operation": self.operation, "fallback.reason": self.reason}
+        attributes: Attributes = {attr.FALLBACK_OPERATION: self.operation, attr.FALLBACK_REASON: self.reason}
         if self.caused_by is not None:
-            attributes["error.type"] = error_type(self.caused_by)
-        return attributes
+            attributes[attr.ERROR_TYPE] = error_type(self.caused_by)
+        return attr.present(attributes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +111,7 @@ class DegradedModeEntered(Event):
         m.set(catalog.DEGRADED, 1, component=m.admit(catalog.COMPONENT, self.component))
 
     def attributes(self) -> Attributes:
-        return {"degraded.component": self.component, "degraded.reason": self.reason}
+        return attr.present({attr.DEGRADED_COMPONENT: self.component, attr.DEGRADED_REASON: self.reason})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,4 +126,4 @@ class DegradedModeExited(Event):
         m.set(catalog.DEGRADED, 0, component=m.admit(catalog.COMPONENT, self.component))
 
     def attributes(self) -> Attributes:
-        return {"degraded.component": self.component}
+        return attr.present({attr.DEGRADED_COMPONENT: self.component})

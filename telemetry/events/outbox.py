@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -33,7 +34,9 @@ class OutboxEnqueued(Event):
         m.inc(catalog.OUTBOX_ENQUEUED, messaging_destination_name=m.admit(catalog.DESTINATION, self.destination))
 
     def attributes(self) -> Attributes:
-        return {"messaging.destination.name": self.destination, "messaging.message.id": self.message_id}
+        return attr.present(
+            {attr.MESSAGING_DESTINATION_NAME: self.destination, attr.MESSAGING_MESSAGE_ID: self.message_id}
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,12 +56,14 @@ class OutboxPublished(Event):
         m.observe(catalog.OUTBOX_DELIVERY_LAG, self.lag, messaging_destination_name=destination)
 
     def attributes(self) -> Attributes:
-        return {
-            "messaging.destination.name": self.destination,
-            "messaging.message.id": self.message_id,
-            "outbox.attempt": self.attempt,
-            "outbox.delivery_lag_s": self.lag,
-        }
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.destination,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.OUTBOX_ATTEMPT: self.attempt,
+                attr.OUTBOX_DELIVERY_LAG: self.lag,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,13 +87,15 @@ class OutboxPublishFailed(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "messaging.destination.name": self.destination,
-            "messaging.message.id": self.message_id,
-            "outbox.attempt": self.attempt,
-            "outbox.retry_in_s": self.retry_in,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.destination,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.OUTBOX_ATTEMPT: self.attempt,
+                attr.OUTBOX_RETRY_IN: self.retry_in,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 ABANDON_OUTCOMES: tuple[str, ...] = ("failed", "dead_lettered")
@@ -121,18 +128,20 @@ class OutboxMessageAbandoned(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "messaging.destination.name": self.destination,
-            "messaging.message.id": self.message_id,
-            "outbox.attempt": self.attempt,
-            "outbox.outcome": self.outcome,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.MESSAGING_DESTINATION_NAME: self.destination,
+                attr.MESSAGING_MESSAGE_ID: self.message_id,
+                attr.OUTBOX_ATTEMPT: self.attempt,
+                attr.OUTBOX_OUTCOME: self.outcome,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         attributes = self.attributes()
         span.add_event(self.name, attributes)
-        span.set_attribute("error.type", attributes["error.type"])
+        span.set_attribute(attr.ERROR_TYPE, attributes.get(attr.ERROR_TYPE, "_OTHER"))
         span.set_status(StatusCode.ERROR, f"outbox message {self.outcome}")
 
 
@@ -158,7 +167,13 @@ class OutboxPolled(Event):
             m.set(catalog.OUTBOX_RELAY_HEARTBEAT, self.at)
 
     def attributes(self) -> Attributes:
-        return {"outbox.claimed": self.claimed, "outbox.published": self.published, "outbox.healthy": self.healthy}
+        return attr.present(
+            {
+                attr.OUTBOX_CLAIMED: self.claimed,
+                attr.OUTBOX_PUBLISHED: self.published,
+                attr.OUTBOX_HEALTHY: self.healthy,
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         # Polls run every fraction of a second: only a poll that did work is worth a span event.

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -43,12 +44,14 @@ class PoolExhausted(Event):
         m.inc(catalog.POOL_EXHAUSTED, db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name))
 
     def attributes(self) -> Attributes:
-        return {
-            "db.client.connection.pool.name": self.pool_name,
-            "db.pool.size": self.pool_size,
-            "db.pool.max_overflow": self.max_overflow,
-            "db.pool.checked_out": self.checked_out,
-        }
+        return attr.present(
+            {
+                attr.DB_CLIENT_CONNECTION_POOL_NAME: self.pool_name,
+                attr.POOL_SIZE: self.pool_size,
+                attr.POOL_MAX_OVERFLOW: self.max_overflow,
+                attr.POOL_CHECKED_OUT: self.checked_out,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,16 +79,18 @@ class PoolTimedOut(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "db.client.connection.pool.name": self.pool_name,
-            "db.pool.size": self.pool_size,
-            "db.pool.max_overflow": self.max_overflow,
-            "db.pool.overflow": self.overflow,
-            "db.pool.checked_out": self.checked_out,
-            "db.pool.waited_s": round(self.waited, 6),
-            "db.pool.timeout_s": self.timeout,
-            "error.type": "TimeoutError",
-        }
+        return attr.present(
+            {
+                attr.DB_CLIENT_CONNECTION_POOL_NAME: self.pool_name,
+                attr.POOL_SIZE: self.pool_size,
+                attr.POOL_MAX_OVERFLOW: self.max_overflow,
+                attr.POOL_OVERFLOW: self.overflow,
+                attr.POOL_CHECKED_OUT: self.checked_out,
+                attr.POOL_WAITED: round(self.waited, 6),
+                attr.POOL_TIMEOUT: self.timeout,
+                attr.ERROR_TYPE: "TimeoutError",
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,11 +117,13 @@ class PoolConnectionInvalidated(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "db.client.connection.pool.name": self.pool_name,
-            "db.pool.invalidation": self.kind,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.DB_CLIENT_CONNECTION_POOL_NAME: self.pool_name,
+                attr.POOL_INVALIDATION: self.kind,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,4 +139,4 @@ class PoolConnectionGarbageCollected(Event):
         m.inc(catalog.POOL_GC_RETURNED, db_client_connection_pool_name=m.admit(catalog.POOL_NAME, self.pool_name))
 
     def attributes(self) -> Attributes:
-        return {"db.client.connection.pool.name": self.pool_name}
+        return attr.present({attr.DB_CLIENT_CONNECTION_POOL_NAME: self.pool_name})

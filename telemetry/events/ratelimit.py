@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -49,19 +50,19 @@ class RateLimitRejected(Event):
 
     def attributes(self) -> Attributes:
         attributes: Attributes = {
-            "ratelimit.limiter": self.limiter,
-            "ratelimit.limit": self.limit,
-            "ratelimit.rule": self.rule,
+            attr.RATELIMIT_LIMITER: self.limiter,
+            attr.RATELIMIT_LIMIT: self.limit,
+            attr.RATELIMIT_RULE: self.rule,
         }
         if self.retry_after is not None:
-            attributes["ratelimit.retry_after_s"] = self.retry_after
+            attributes[attr.RATELIMIT_RETRY_AFTER] = self.retry_after
         return attributes
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
         # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
-        span.set_attribute("ratelimit.limiter", self.limiter)
-        span.set_attribute("ratelimit.limit", self.limit)
+        span.set_attribute(attr.RATELIMIT_LIMITER, self.limiter)
+        span.set_attribute(attr.RATELIMIT_LIMIT, self.limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,7 +82,7 @@ class RateLimitStorageFailed(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {"ratelimit.limiter": self.limiter, "error.type": error_type(self.caused_by)}
+        return {attr.RATELIMIT_LIMITER: self.limiter, attr.ERROR_TYPE: error_type(self.caused_by)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,9 +102,9 @@ class RateLimitFallbackEntered(Event):
         m.inc(catalog.RATELIMIT_FALLBACK_ACTIVATIONS, limiter)
 
     def attributes(self) -> Attributes:
-        attributes: Attributes = {"ratelimit.limiter": self.limiter}
+        attributes: Attributes = {attr.RATELIMIT_LIMITER: self.limiter}
         if self.caused_by is not None:
-            attributes["error.type"] = error_type(self.caused_by)
+            attributes[attr.ERROR_TYPE] = error_type(self.caused_by)
         return attributes
 
 
@@ -119,4 +120,4 @@ class RateLimitFallbackExited(Event):
         m.set(catalog.RATELIMIT_FALLBACK_ACTIVE, 0, m.admit(catalog.RATELIMIT_LIMITER, self.limiter))
 
     def attributes(self) -> Attributes:
-        return {"ratelimit.limiter": self.limiter}
+        return {attr.RATELIMIT_LIMITER: self.limiter}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -50,7 +51,11 @@ class WorkParked(Event):
         m.inc(catalog.RECOVERY_PARKED, m.admit(catalog.RECOVERY_NAME, self.recovery), amount=self.count)
 
     def attributes(self) -> Attributes:
-        return {"recovery.name": self.recovery, "recovery.parked": self.count, "recovery.reason": self.reason}
+        return {
+            attr.RECOVERY_NAME: self.recovery,
+            attr.RECOVERY_PARKED: self.count,
+            attr.RECOVERY_REASON: self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +71,7 @@ class RecoveryDependencyLost(Event):
         m.set(catalog.RECOVERY_DEPENDENCY_AVAILABLE, 0, m.admit(catalog.RECOVERY_NAME, self.recovery))
 
     def attributes(self) -> Attributes:
-        return {"recovery.name": self.recovery, "recovery.dependency": self.dependency}
+        return {attr.RECOVERY_NAME: self.recovery, attr.RECOVERY_DEPENDENCY: self.dependency}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +91,7 @@ class RecoveryDependencyReturned(Event):
         m.inc(catalog.RECOVERY_DEPENDENCY_RETURNS, label)
 
     def attributes(self) -> Attributes:
-        return {"recovery.name": self.recovery, "recovery.dependency": self.dependency}
+        return {attr.RECOVERY_NAME: self.recovery, attr.RECOVERY_DEPENDENCY: self.dependency}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,11 +115,11 @@ class RecoveryRunFinished(Event):
 
     def attributes(self) -> Attributes:
         return {
-            "recovery.name": self.recovery,
-            "recovery.outcome": self.outcome,
-            "recovery.recovered": self.recovered,
-            "recovery.failed": self.failed,
-            "recovery.duration_s": round(self.duration, 6),
+            attr.RECOVERY_NAME: self.recovery,
+            attr.RECOVERY_OUTCOME: self.outcome,
+            attr.RECOVERY_RECOVERED: self.recovered,
+            attr.RECOVERY_FAILED: self.failed,
+            attr.RECOVERY_DURATION: round(self.duration, 6),
         }
 
 
@@ -147,12 +152,12 @@ class RecoveryRunFailed(RecoveryRunFinished):
 
     def attributes(self) -> Attributes:
         attributes = RecoveryRunFinished.attributes(self)
-        attributes["error.type"] = error_type(self.caused_by)
+        attributes[attr.ERROR_TYPE] = error_type(self.caused_by)
         return attributes
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
         # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
-        span.set_attribute("recovery.name", self.recovery)
-        span.set_attribute("error.type", error_type(self.caused_by))
+        span.set_attribute(attr.RECOVERY_NAME, self.recovery)
+        span.set_attribute(attr.ERROR_TYPE, error_type(self.caused_by))
         span.set_status(StatusCode.ERROR, "recovery run failed")

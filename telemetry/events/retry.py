@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 from telemetry.labels import error_type
@@ -42,12 +43,14 @@ class RetryScheduled(Event):
         )
 
     def attributes(self) -> Attributes:
-        return {
-            "retry.name": self.retry_name,
-            "retry.attempt": self.attempt,
-            "retry.delay_s": self.delay,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.RETRY_NAME: self.retry_name,
+                attr.RETRY_ATTEMPT: self.attempt,
+                attr.RETRY_DELAY: self.delay,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
 
 def _finished(m: Instruments, retry_name: str, outcome: str, attempts: int, waited: float) -> None:
@@ -85,12 +88,14 @@ class RetrySucceeded(Event):
         _finished(m, self.retry_name, self.outcome, self.attempts, self.waited)
 
     def attributes(self) -> Attributes:
-        return {
-            "retry.name": self.retry_name,
-            "retry.attempts": self.attempts,
-            "retry.waited_s": self.waited,
-            "retry.outcome": self.outcome,
-        }
+        return attr.present(
+            {
+                attr.RETRY_NAME: self.retry_name,
+                attr.RETRY_ATTEMPTS: self.attempts,
+                attr.RETRY_WAITED: self.waited,
+                attr.RETRY_OUTCOME: self.outcome,
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         # A first-attempt success is the common case: adding an event each time is noise.
@@ -113,17 +118,19 @@ class RetryExhausted(Event):
         _finished(m, self.retry_name, "exhausted", self.attempts, self.waited)
 
     def attributes(self) -> Attributes:
-        return {
-            "retry.name": self.retry_name,
-            "retry.attempts": self.attempts,
-            "retry.waited_s": self.waited,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.RETRY_NAME: self.retry_name,
+                attr.RETRY_ATTEMPTS: self.attempts,
+                attr.RETRY_WAITED: self.waited,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )
 
     def to_span(self, span: Span) -> None:
         attributes = self.attributes()
         span.add_event(self.name, attributes)
-        span.set_attribute("error.type", attributes["error.type"])
+        span.set_attribute(attr.ERROR_TYPE, attributes.get(attr.ERROR_TYPE, "_OTHER"))
         span.set_status(StatusCode.ERROR, "retries exhausted")
 
 
@@ -142,8 +149,10 @@ class RetryAbandoned(Event):
         _finished(m, self.retry_name, "not_retryable", self.attempts, self.waited)
 
     def attributes(self) -> Attributes:
-        return {
-            "retry.name": self.retry_name,
-            "retry.attempts": self.attempts,
-            "error.type": error_type(self.caused_by),
-        }
+        return attr.present(
+            {
+                attr.RETRY_NAME: self.retry_name,
+                attr.RETRY_ATTEMPTS: self.attempts,
+                attr.ERROR_TYPE: error_type(self.caused_by),
+            }
+        )

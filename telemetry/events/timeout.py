@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.events._base import Attributes, Event
 
@@ -47,14 +48,14 @@ class OperationTimedOut(Event):
 
     def attributes(self) -> Attributes:
         return {
-            "timeout.operation": self.operation,
-            "timeout.budget_s": self.budget,
-            "timeout.elapsed_s": round(self.elapsed, 6),
-            "error.type": TIMEOUT_ERROR_TYPE,
+            attr.TIMEOUT_OPERATION: self.operation,
+            attr.TIMEOUT_BUDGET: self.budget,
+            attr.TIMEOUT_ELAPSED: round(self.elapsed, 6),
+            attr.ERROR_TYPE: TIMEOUT_ERROR_TYPE,
         }
 
     def to_span(self, span: Span) -> None:
         span.add_event(self.name, self.attributes())
         # Span attributes too: trace searches (the alert's link) filter on span.<attribute>.
-        span.set_attribute("timeout.operation", self.operation)
-        span.set_attribute("error.type", TIMEOUT_ERROR_TYPE)
+        span.set_attribute(attr.TIMEOUT_OPERATION, self.operation)
+        span.set_attribute(attr.ERROR_TYPE, TIMEOUT_ERROR_TYPE)

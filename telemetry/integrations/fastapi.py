@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import StatusCode
 
+from telemetry import attributes as attr
 from telemetry import catalog
 from telemetry.correlation import (
     BAGGAGE_KEY,
@@ -185,6 +186,7 @@ class HttpServerMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        failure = ""
         response_started = False
 
         async def tracking_send(message: Message) -> None:
@@ -198,13 +200,14 @@ class HttpServerMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if response_started:
+                failure = error_type(exc)  # semconv: the exception, once a status went out
                 raise
             self._log_unhandled(scope, exc)
             await self._send_500(tracking_send)
         finally:
-            self._observe(scope, status, time.perf_counter() - started)
+            self._observe(scope, status, time.perf_counter() - started, failure)
 
-    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+    def _observe(self, scope: Scope, status: int, elapsed: float, failure: str = "") -> None:
         try:
             if not enabled():
                 return
@@ -216,6 +219,9 @@ class HttpServerMiddleware:
                 method if method in _METHODS else "_OTHER",
                 m.admit(catalog.HTTP_SERVER_REQUEST_DURATION.labels[1], _route(scope)),
                 str(status),
+                "https" if scope.get("scheme") == "https" else "http",
+                # semconv: error.type on failures only: the 5xx code sent, or the exception after it
+                m.admit(catalog.ERROR_TYPE, failure or (str(status) if status >= 500 else "")),
             )
         except Exception:  # noqa: S110 - a metric must never break the response
             pass
@@ -232,7 +238,7 @@ class HttpServerMiddleware:
                     exc,
                     attributes={"exception.message": redact_text(str(exc)), "exception.stacktrace": redact_text(stack)},
                 )
-                span.set_attribute("error.type", error_type(exc))
+                span.set_attribute(attr.ERROR_TYPE, error_type(exc))
                 span.set_status(StatusCode.ERROR, error_type(exc))
             structlog.get_logger("telemetry.http").error(
                 "telemetry.http.unhandled_exception",
@@ -240,7 +246,7 @@ class HttpServerMiddleware:
                 **{
                     "http.request.method": scope.get("method"),
                     "http.route": _route(scope),
-                    "error.type": error_type(exc),
+                    attr.ERROR_TYPE: error_type(exc),
                 },
             )
         except Exception:  # noqa: S110 - logging must not turn a 500 into a dropped connection

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
+from telemetry import attributes as attr
 from telemetry.correlation import HEADER, bound, extract
 from telemetry.messaging import links_from, mark_failed, messaging_span, stamp_producer
 from telemetry.recorder import record
@@ -87,15 +88,15 @@ async def publish_instrumented(
     _, correlation_id = extract(message.headers)
     attempt = message.attempts + 1
     attributes: dict[str, Any] = {
-        "messaging.system": system,
-        "messaging.destination.name": message.destination,
-        "messaging.operation.type": "send",
-        "messaging.operation.name": "publish",
-        "messaging.message.id": message.message_id,
-        "outbox.attempt": attempt,
+        attr.MESSAGING_SYSTEM: system,
+        attr.MESSAGING_DESTINATION_NAME: message.destination,
+        attr.MESSAGING_OPERATION_TYPE: "send",
+        attr.MESSAGING_OPERATION_NAME: "publish",
+        attr.MESSAGING_MESSAGE_ID: message.message_id,
+        attr.OUTBOX_ATTEMPT: attempt,
     }
     if correlation_id:
-        attributes["messaging.message.conversation_id"] = correlation_id
+        attributes[attr.MESSAGING_MESSAGE_CONVERSATION_ID] = correlation_id
     with (
         bound(correlation_id) as cid,
         messaging_span(

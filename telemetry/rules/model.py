@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Final
 
+from telemetry.attributes import TRACEQL_BY_LABEL
+
 if TYPE_CHECKING:
     from telemetry import catalog as c
     from telemetry.promql import Builder
@@ -91,8 +93,9 @@ class Family:
 
 
 def span(label: c.Label) -> tuple[str, str]:
-    """A trace filter on the span attribute carrying the same name as the catalog label."""
-    return (f"span.{label.name}", label.prom)
+    """A trace filter on the attribute the package sets for the object ``label`` names, in the
+    TraceQL scope it lives in (``span.`` or ``event.``): see :data:`telemetry.attributes.TRACEQL_BY_LABEL`."""
+    return (TRACEQL_BY_LABEL[label.name], label.prom)
 
 
 def event(label: c.Label) -> tuple[str, str]:

@@ -251,7 +251,7 @@ def test_links_are_templated_with_the_alert_labels() -> None:
             {
                 "refId": "A",
                 "queryType": "traceql",
-                "query": '{ resource.service.name = "api" && span.breaker.name = "s3" && status = error }',
+                "query": '{ resource.service.name = "api" && span.resilience.breaker.name = "s3" && status = error }',
             }
         ],
         "range": {"from": "now-1h", "to": "now"},

@@ -132,7 +132,7 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
         "trace_search_url": (
             "http://localhost:3000/explore?schemaVersion=1&panes=%7B%22a%22%3A%7B%22datasource%22%3A%22tempo%22%2C"
             "%22queries%22%3A%5B%7B%22refId%22%3A%22A%22%2C%22queryType%22%3A%22traceql%22%2C%22query%22%3A%22%7B"
-            "%20resource.service.name%20%3D%20%5C%22e2e%5C%22%20%26%26%20span.breaker.name%20%3D%20%5C%22s3%5C%22"
+            "%20resource.service.name%20%3D%20%5C%22e2e%5C%22%20%26%26%20span.resilience.breaker.name%20%3D%20%5C%22s3%5C%22"
             "%20%26%26%20status%20%3D%20error%20%7D%22%7D%5D%2C%22range%22%3A%7B%22from%22%3A%22now-1h%22%2C%22to"
             "%22%3A%22now%22%7D%7D%7D"
         ),

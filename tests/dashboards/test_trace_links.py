@@ -144,7 +144,7 @@ def test_every_trace_link_finds_spans_of_a_real_run(spans: list[Span]) -> None:
     empty = {name: queries[name] for name in sorted(FOUND_BY_THE_RUN) if not matches(queries[name], spans)}
     assert empty == {}
     assert {name: queries[name] for name in ("DependencyFailureRatioHigh", "HttpLatencyBudgetBurn")} == {
-        "DependencyFailureRatioHigh": '{ resource.service.name = "orders" && event.dependency = "s3" && status = error }',
+        "DependencyFailureRatioHigh": '{ resource.service.name = "orders" && event.resilience.dependency.name = "s3" && status = error }',
         "HttpLatencyBudgetBurn": '{ resource.service.name = "orders" && duration > 0.5s }',
     }
     # the slow spans the latency link finds are slow requests, not only failed ones
@@ -152,7 +152,9 @@ def test_every_trace_link_finds_spans_of_a_real_run(spans: list[Span]) -> None:
         "PUT /orders/{order_id}/receipt"
     }
     # a health check run is its own span, named by its check, failed when the check failed
-    assert matches('{ resource.service.name = "orders" && span.check = "s3" && status = error }', spans)
+    assert matches(
+        '{ resource.service.name = "orders" && span.resilience.health.check = "s3" && status = error }', spans
+    )
 
 
 @pytest.mark.slow
@@ -176,6 +178,6 @@ def test_every_trace_data_link_of_the_dashboards_finds_spans(models, spans: list
 def test_the_matcher_keeps_scopes_apart(spans: list[Span]) -> None:
     """Not vacuous: an attribute written only on span events is not found in the span scope,
     and a value nobody wrote finds nothing."""
-    assert matches('{ event.dependency = "s3" }', spans)
-    assert not matches('{ span.dependency = "s3" }', spans)
-    assert not matches('{ resource.service.name = "orders" && event.dependency = "nope" }', spans)
+    assert matches('{ event.resilience.dependency.name = "s3" }', spans)
+    assert not matches('{ span.resilience.dependency.name = "s3" }', spans)
+    assert not matches('{ resource.service.name = "orders" && event.resilience.dependency.name = "nope" }', spans)

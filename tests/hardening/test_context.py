@@ -108,6 +108,6 @@ async def test_no_bleeding_between_concurrent_requests(harness: Harness) -> None
     lines = [line for line in harness.outputs.log_lines() if line["event"] == "item.read"]
     assert sorted((line["n"], line["correlation_id"]) for line in lines) == [(n, f"req-{n}") for n in range(60)]
     servers = [s for s in harness.outputs.exporter.get_finished_spans() if s.name == "GET /item/{n}"]
-    assert sorted(s.attributes["app.correlation_id"] for s in servers) == sorted(f"req-{n}" for n in range(60))
+    assert sorted(s.attributes["resilience.correlation_id"] for s in servers) == sorted(f"req-{n}" for n in range(60))
     assert len({s.context.trace_id for s in servers}) == 60
     assert correlation.get_correlation_id() is None

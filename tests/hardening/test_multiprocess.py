@@ -92,7 +92,13 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 HITS = ("resilience_retry_scheduled_total", (("error_type", ""), ("retry_name", "hit")))
 HIT_REQUESTS = (
     "http_server_request_duration_seconds_count",
-    (("http_request_method", "GET"), ("http_response_status_code", "200"), ("http_route", "/hit")),
+    (
+        ("error_type", ""),
+        ("http_request_method", "GET"),
+        ("http_response_status_code", "200"),
+        ("http_route", "/hit"),
+        ("url_scheme", "http"),
+    ),
 )
 DEGRADED = ("resilience_degraded", (("component", "cache"),))
 

@@ -88,15 +88,15 @@ def test_operations_are_counted_by_operation_and_outcome_without_bucket_or_key(f
         assert cap.sample("resilience_dependency_duration_seconds_count", dependency="s3", operation="GetObject") == 2.0
         failed = [line for line in cap.logs if line["event"] == "telemetry.dependency.failed"]
         assert len(failed) == 1
-        assert 0 < failed[0].pop("dependency.duration_s") < 5
+        assert 0 < failed[0].pop("resilience.dependency.duration_s") < 5
         assert failed == [
             {
                 "event": "telemetry.dependency.failed",
                 "log_level": "info",
-                "dependency": "s3",
-                "dependency.operation": "GetObject",
-                "dependency.outcome": "client_error",
-                "dependency.client_retries": 0,
+                "resilience.dependency.name": "s3",
+                "resilience.dependency.operation": "GetObject",
+                "resilience.dependency.outcome": "client_error",
+                "resilience.dependency.client_retries": 0,
                 "http.response.status_code": 404,
                 "error.type": "NoSuchKey",
             }
@@ -153,7 +153,7 @@ def test_botocores_own_retries_are_counted_and_the_call_counted_once(fault_proxy
         assert (ops(cap, "PutObject", "success"), ops(cap, "PutObject", "server_error")) == (1.0, 1.0)
         assert cap.sample(RETRIES, dependency="s3", operation="PutObject") == 4.0
         [span] = cap.spans()
-        assert [(event.name, event.attributes["dependency.client_retries"]) for event in span.events] == [  # type: ignore[index]
+        assert [(event.name, event.attributes["resilience.dependency.client_retries"]) for event in span.events] == [  # type: ignore[index]
             ("telemetry.dependency.succeeded", 2)
         ]
 
@@ -173,7 +173,10 @@ def test_a_closed_port_is_a_connection_error() -> None:
             client.head_bucket(Bucket="any")
         assert cap.series(OPS) == [{"dependency": "s3", "operation": "HeadBucket", "outcome": "connection_error"}]
         [line] = cap.logs
-        assert (line["error.type"], line["dependency.outcome"]) == ("EndpointConnectionError", "connection_error")
+        assert (line["error.type"], line["resilience.dependency.outcome"]) == (
+            "EndpointConnectionError",
+            "connection_error",
+        )
 
 
 def test_a_silent_server_is_a_timeout(fault_proxy: FaultProxy) -> None:

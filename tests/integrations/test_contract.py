@@ -233,7 +233,13 @@ def _fastapi_exercise(app: Any) -> None:
 def _fastapi_requests(app: Any, _seen: Seen) -> list[str]:
     """HTTP metrics go straight to the set-up's instruments (no event): one entry per request seen."""
     registry = app.state.contract_telemetry.registry
-    labels = {"http_request_method": "GET", "http_route": "/ping", "http_response_status_code": "200"}
+    labels = {
+        "http_request_method": "GET",
+        "http_route": "/ping",
+        "http_response_status_code": "200",
+        "url_scheme": "http",
+        "error_type": "",
+    }
     count = registry.get_sample_value("http_server_request_duration_seconds_count", labels) or 0
     return ["request"] * int(count)
 

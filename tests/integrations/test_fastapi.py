@@ -81,7 +81,7 @@ async def test_one_request_same_ids_in_span_logs_metrics(env: dict[str, Any], st
     assert response.headers["x-correlation-id"] == "c-123"
     [server] = [s for s in env["exporter"].get_finished_spans() if s.name == "GET /orders/{order_id}"]
     trace_id = f"{server.context.trace_id:032x}"
-    assert server.attributes["app.correlation_id"] == "c-123"
+    assert server.attributes["resilience.correlation_id"] == "c-123"
     assert [e.name for e in server.events] == ["telemetry.retry.scheduled"]
     lines = [line for line in log_lines(stream) if line["event"] in ("telemetry.retry.scheduled", "order.read")]
     assert [(line["event"], line["trace_id"], line["correlation_id"], line["service"]) for line in lines] == [
@@ -119,13 +119,19 @@ async def test_unhandled_exception_uniform_500_one_error_log(env: dict[str, Any]
     assert "topsecret" not in response.text
     [server] = [s for s in env["exporter"].get_finished_spans() if s.name == "GET /boom"]
     assert server.status.status_code.name == "ERROR"
-    assert server.attributes["error.type"] == "RuntimeError"
+    assert server.attributes["error.type"] == "500"  # stable semconv: the status code that went out
     [exception] = [e for e in server.events if e.name == "exception"]
     assert exception.attributes["exception.message"] == "db at postgresql://app:***@db/orders is down"
     assert "topsecret" not in str(dict(exception.attributes))
     count = env["registry"].get_sample_value(
         "http_server_request_duration_seconds_count",
-        {"http_request_method": "GET", "http_route": "/boom", "http_response_status_code": "500"},
+        {
+            "http_request_method": "GET",
+            "http_route": "/boom",
+            "http_response_status_code": "500",
+            "url_scheme": "http",
+            "error_type": "500",
+        },
     )
     assert count == 1.0
 

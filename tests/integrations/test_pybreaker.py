@@ -74,13 +74,13 @@ def test_trip_reject_half_open_close_cycle() -> None:
     ]
     rejected, trial = cap.spans()
     assert dict(rejected.attributes or {}) == {
-        "breaker.name": "payments",
-        "breaker.state": "open",
+        "resilience.breaker.name": "payments",
+        "resilience.breaker.state": "open",
         "error.type": "circuit_breaker_open",
     }
     assert [e.name for e in rejected.events] == ["telemetry.breaker.rejected"]
     assert rejected.status.status_code is StatusCode.UNSET
-    assert dict(trial.attributes or {}) == {"breaker.name": "payments", "breaker.state": "closed"}
+    assert dict(trial.attributes or {}) == {"resilience.breaker.name": "payments", "resilience.breaker.state": "closed"}
     # logs on transitions only, at ERROR / WARNING / INFO; call outcomes stay at DEBUG
     assert [(log["event"], log["log_level"]) for log in cap.logs if log["log_level"] != "debug"] == [
         ("telemetry.breaker.opened", "error"),
@@ -90,9 +90,9 @@ def test_trip_reject_half_open_close_cycle() -> None:
     assert cap.logs[2] == {
         "event": "telemetry.breaker.opened",
         "log_level": "error",
-        "breaker.name": "payments",
-        "breaker.from_state": "closed",
-        "breaker.state": "open",
+        "resilience.breaker.name": "payments",
+        "resilience.breaker.from_state": "closed",
+        "resilience.breaker.state": "open",
     }
     assert "secret" not in repr(cap.logs)
 

@@ -127,10 +127,10 @@ async def test_redis_storage_admits_then_rejects_with_envelope_and_retry_after(
         {
             "event": "telemetry.ratelimit.rejected",
             "log_level": "info",
-            "ratelimit.limiter": "slowapi",
-            "ratelimit.limit": "/quotes/{symbol}",
-            "ratelimit.rule": "2 per 1 minute",
-            "ratelimit.retry_after_s": retry_after,
+            "resilience.ratelimit.limiter": "slowapi",
+            "resilience.ratelimit.limit": "/quotes/{symbol}",
+            "resilience.ratelimit.rule": "2 per 1 minute",
+            "resilience.ratelimit.retry_after_s": retry_after,
         }
     ]
     exposition = "\n".join(

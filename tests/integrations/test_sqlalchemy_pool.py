@@ -89,18 +89,18 @@ def test_timeout_counts_and_warns_with_pool_state(sqlite_engine: Any) -> None:
         assert histogram_count(cap, "wait_time") == 1.0  # the timed-out checkout obtained nothing
         timed_out = [line for line in cap.logs if line["event"] == "telemetry.pool.timed_out"]
         assert len(timed_out) == 1
-        waited = timed_out[0].pop("db.pool.waited_s")
+        waited = timed_out[0].pop("resilience.pool.waited_s")
         assert 0.05 <= waited < 1.0
         assert timed_out == [
             {
                 "event": "telemetry.pool.timed_out",
                 "log_level": "warning",
                 "db.client.connection.pool.name": NAME,
-                "db.pool.size": 1,
-                "db.pool.max_overflow": 0,
-                "db.pool.overflow": 0,
-                "db.pool.checked_out": 1,
-                "db.pool.timeout_s": 0.05,
+                "resilience.pool.size": 1,
+                "resilience.pool.max_overflow": 0,
+                "resilience.pool.overflow": 0,
+                "resilience.pool.checked_out": 1,
+                "resilience.pool.timeout_s": 0.05,
                 "error.type": "TimeoutError",
             }
         ]
@@ -108,11 +108,11 @@ def test_timeout_counts_and_warns_with_pool_state(sqlite_engine: Any) -> None:
         assert [event.name for event in span.events] == ["telemetry.pool.exhausted", "telemetry.pool.timed_out"]
         assert dict(span.events[0].attributes or {}) == {
             "db.client.connection.pool.name": NAME,
-            "db.pool.size": 1,
-            "db.pool.max_overflow": 0,
-            "db.pool.checked_out": 1,
+            "resilience.pool.size": 1,
+            "resilience.pool.max_overflow": 0,
+            "resilience.pool.checked_out": 1,
         }
-        assert span.events[1].attributes["db.pool.checked_out"] == 1  # type: ignore[index]
+        assert span.events[1].attributes["resilience.pool.checked_out"] == 1  # type: ignore[index]
 
 
 def test_pending_requests_rise_while_threads_wait_and_fall_back(sqlite_engine: Any) -> None:
@@ -238,15 +238,14 @@ def test_invalidations_count_hard_and_soft_by_error_type(sqlite_engine: Any) -> 
                 "event": "telemetry.pool.connection_invalidated",
                 "log_level": "info",
                 "db.client.connection.pool.name": NAME,
-                "db.pool.invalidation": "soft",
+                "resilience.pool.invalidation": "soft",
                 "error.type": "ValueError",
             },
             {
                 "event": "telemetry.pool.connection_invalidated",
                 "log_level": "info",
                 "db.client.connection.pool.name": NAME,
-                "db.pool.invalidation": "hard",
-                "error.type": "",
+                "resilience.pool.invalidation": "hard",
             },
         ]
 

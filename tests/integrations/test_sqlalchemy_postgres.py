@@ -81,12 +81,18 @@ def test_exhaustion_counts_timeouts_and_peaks_at_size_plus_overflow(pg_schema: s
         assert pool_view(cap, PG_NAME) == {"idle": 2.0, "used": 0.0, "max": 3.0, "idle_max": 2.0}
         warnings = [line for line in cap.logs if line["event"] == "telemetry.pool.timed_out"]
         assert [
-            (w["log_level"], w["db.pool.size"], w["db.pool.max_overflow"], w["db.pool.checked_out"]) for w in warnings
+            (
+                w["log_level"],
+                w["resilience.pool.size"],
+                w["resilience.pool.max_overflow"],
+                w["resilience.pool.checked_out"],
+            )
+            for w in warnings
         ] == [
             ("warning", 2, 1, 3),
             ("warning", 2, 1, 3),
         ]
-        assert all(0.2 <= w["db.pool.waited_s"] < 2 for w in warnings)
+        assert all(0.2 <= w["resilience.pool.waited_s"] < 2 for w in warnings)
         with engine.connect() as conn:
             assert conn.execute(text(f"SELECT count(*) FROM {pg_schema}.holders")).scalar() == 3
         uninstrument_engine(engine)

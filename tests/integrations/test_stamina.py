@@ -43,7 +43,7 @@ def test_hook_records_scheduled_retries_of_plain_stamina() -> None:
     assert series == {"retry_name": series["retry_name"], "error_type": "Flaky"}
     assert name.startswith(series["retry_name"])
     assert cap.sample("resilience_retry_scheduled_total", **series) == 2.0
-    assert [e.attributes["retry.attempt"] for e in cap.spans()[0].events if e.attributes] == [1, 2]
+    assert [e.attributes["resilience.retry.attempt"] for e in cap.spans()[0].events if e.attributes] == [1, 2]
     assert calls(cap) == []  # hooks alone never see how the call ended
 
 

@@ -52,19 +52,29 @@ def test_success_after_retry_records_scheduled_retry_and_outcome() -> None:
     assert [(e.name, dict(e.attributes or {})) for e in span.events] == [
         (
             "telemetry.retry.scheduled",
-            {"retry.name": "rates", "retry.attempt": 1, "retry.delay_s": 0.01, "error.type": "Flaky"},
+            {
+                "resilience.retry.name": "rates",
+                "resilience.retry.attempt": 1,
+                "resilience.retry.delay_s": 0.01,
+                "error.type": "Flaky",
+            },
         ),
         (
             "telemetry.retry.scheduled",
-            {"retry.name": "rates", "retry.attempt": 2, "retry.delay_s": 0.01, "error.type": "Flaky"},
+            {
+                "resilience.retry.name": "rates",
+                "resilience.retry.attempt": 2,
+                "resilience.retry.delay_s": 0.01,
+                "error.type": "Flaky",
+            },
         ),
         (
             "telemetry.retry.succeeded",
             {
-                "retry.name": "rates",
-                "retry.attempts": 3,
-                "retry.waited_s": pytest.approx(0.02),
-                "retry.outcome": "success_after_retry",
+                "resilience.retry.name": "rates",
+                "resilience.retry.attempts": 3,
+                "resilience.retry.waited_s": pytest.approx(0.02),
+                "resilience.retry.outcome": "success_after_retry",
             },
         ),
     ]
@@ -108,9 +118,9 @@ def test_exhaustion_marks_span_and_logs_one_warning_without_the_message() -> Non
         {
             "event": "telemetry.retry.exhausted",
             "log_level": "warning",
-            "retry.name": "rates",
-            "retry.attempts": 3,
-            "retry.waited_s": pytest.approx(0.02),
+            "resilience.retry.name": "rates",
+            "resilience.retry.attempts": 3,
+            "resilience.retry.waited_s": pytest.approx(0.02),
             "error.type": "Flaky",
         }
     ]

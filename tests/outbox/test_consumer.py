@@ -59,14 +59,14 @@ async def test_success_acks_once_with_links_and_correlation() -> None:
     (span,) = cap.spans()
     assert (span.name, span.kind) == (f"process {Q}", SpanKind.CONSUMER)
     assert [(format(link.context.trace_id, "032x"), dict(link.attributes)) for link in span.links] == [
-        ("0af7651916cd43dd8448eb211c80319c", {"messaging.link": "creation"})
+        ("0af7651916cd43dd8448eb211c80319c", {"resilience.link.kind": "creation"})
     ]
     assert dict(span.attributes) == {
         "messaging.system": "rabbitmq",
         "messaging.destination.name": Q,
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
-        "consumer.attempt": 1,
+        "resilience.consumer.attempt": 1,
         "messaging.message.id": "m1",
         "messaging.message.conversation_id": "c-1",
     }
@@ -95,12 +95,12 @@ async def test_attempt_budget_then_dead_letter_with_x_death() -> None:
         {
             "event": "telemetry.dlq.dead_lettered",
             "log_level": "error",
-            "queue": Q,
+            "messaging.destination.name": Q,
             "messaging.message.id": "m1",
-            "dlq.reason": "rejected",
-            "dlq.by": "consumer",
-            "dlq.deaths": 0,
-            "consumer.attempt": 3,
+            "resilience.dlq.reason": "rejected",
+            "resilience.dlq.by": "consumer",
+            "resilience.dlq.deaths": 0,
+            "resilience.consumer.attempt": 3,
             "error.type": "TimeoutError",
         }
     ]
@@ -202,7 +202,11 @@ async def test_broker_dead_letter_reason_counted_once_on_first_delivery() -> Non
     assert cap.sample("resilience_dlq_dead_lettered_total", queue="orders.retry", reason="expired", error_type="") == 1
     assert consumed(cap) == {"success": 1.0, "retry": 1.0, "dead_lettered": None, "duplicate": None}
     broker_line = next(line for line in cap.logs if line["event"] == "telemetry.dlq.dead_lettered")
-    assert (broker_line["dlq.by"], broker_line["dlq.deaths"], broker_line["log_level"]) == ("broker", 2, "error")
+    assert (broker_line["resilience.dlq.by"], broker_line["resilience.dlq.deaths"], broker_line["log_level"]) == (
+        "broker",
+        2,
+        "error",
+    )
 
 
 async def test_instrument_twice_and_uninstrument() -> None:

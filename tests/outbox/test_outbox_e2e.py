@@ -127,7 +127,8 @@ async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology
     spans = exporter.get_finished_spans()
     producers = [s for s in spans if s.kind is SpanKind.PRODUCER]
     consumers = [s for s in spans if s.kind is SpanKind.CONSUMER]
-    assert [s.name for s in producers] == [f"publish {rabbit.destination}", f"publish {rabbit.queue}"]
+    # semconv span names are "<operation> <destination>": the relay publishes, the redrive redrives
+    assert [s.name for s in producers] == [f"publish {rabbit.destination}", f"redrive {rabbit.queue}"]
     assert [s.name for s in consumers] == [f"process {rabbit.queue}"] * 4
     publish = producers[0]
     assert dict(publish.attributes) == {
@@ -137,11 +138,11 @@ async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology
         "messaging.operation.name": "publish",
         "messaging.message.id": dead.message_id,
         "messaging.message.conversation_id": cid,
-        "outbox.attempt": 1,
+        "resilience.outbox.attempt": 1,
     }
     for span in [*producers, *consumers]:
         assert request_trace in {link.context.trace_id for link in span.links}, span.name
-    first_try_links = {link.attributes["messaging.link"]: link.context.span_id for link in consumers[0].links}
+    first_try_links = {link.attributes["resilience.link.kind"]: link.context.span_id for link in consumers[0].links}
     assert first_try_links == {"creation": server_span.context.span_id, "publish": publish.context.span_id}
     assert headers[PRODUCER_HEADER].split("-")[2] == format(publish.context.span_id, "016x")
     assert [s.status.status_code.name for s in consumers] == ["ERROR", "ERROR", "ERROR", "UNSET"]
@@ -160,10 +161,19 @@ async def test_request_to_dead_letter_queue_and_redrive(db: Db, rabbit: Topology
         "telemetry.dlq.redriven",
     ]
     dead_line = next(line for line in chain if line["event"] == "telemetry.dlq.dead_lettered")
-    assert {k: dead_line[k] for k in ("queue", "dlq.reason", "consumer.attempt", "error.type", "level")} == {
-        "queue": rabbit.queue,
-        "dlq.reason": "rejected",
-        "consumer.attempt": 3,
+    assert {
+        k: dead_line[k]
+        for k in (
+            "messaging.destination.name",
+            "resilience.dlq.reason",
+            "resilience.consumer.attempt",
+            "error.type",
+            "level",
+        )
+    } == {
+        "messaging.destination.name": rabbit.queue,
+        "resilience.dlq.reason": "rejected",
+        "resilience.consumer.attempt": 3,
         "error.type": "RuntimeError",
         "level": "error",
     }

@@ -283,7 +283,7 @@ async def test_redrive_preserves_correlation_and_trace_and_counts() -> None:
         o: cap.sample("resilience_dlq_redrives_total", queue="work.dlq", outcome=o) for o in ("success", "failure")
     } == {"success": 1.0, "failure": 1.0}
     (span,) = cap.spans()
-    assert (span.name, span.attributes["messaging.operation.name"]) == ("publish work", "redrive")
+    assert (span.name, span.attributes["messaging.operation.name"]) == ("redrive work", "redrive")
     assert [format(link.context.trace_id, "032x") for link in span.links] == ["0af7651916cd43dd8448eb211c80319c"]
 
 

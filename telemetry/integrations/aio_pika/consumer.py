@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.trace import INVALID_SPAN, Link, SpanKind
 
+from telemetry import attributes as attr
 from telemetry.correlation import HEADER, bound, extract, is_valid
 from telemetry.integrations.contract import Instrumented, enabled
 from telemetry.labels import error_type
@@ -155,7 +156,7 @@ class _Consumer:
         links = links_from(headers)
         problems: list[str] = []
         if "traceparent" in headers and not any(
-            (link.attributes or {}).get("messaging.link") == "creation" for link in links
+            (link.attributes or {}).get(attr.LINK_KIND) == "creation" for link in links
         ):
             problems.append("traceparent")
         cid, invalid_cid = self._correlation(message, headers)
@@ -223,16 +224,16 @@ class _Consumer:
         emit: Callable[[Event], None] = record if live else _silent
         inbound = self._inspect(message)
         attributes: dict[str, Any] = {
-            "messaging.system": self.system,
-            "messaging.destination.name": self.queue,
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "consumer.attempt": inbound.attempt,
+            attr.MESSAGING_SYSTEM: self.system,
+            attr.MESSAGING_DESTINATION_NAME: self.queue,
+            attr.MESSAGING_OPERATION_TYPE: "process",
+            attr.MESSAGING_OPERATION_NAME: "process",
+            attr.CONSUMER_ATTEMPT: inbound.attempt,
         }
         if inbound.message_id:
-            attributes["messaging.message.id"] = inbound.message_id
+            attributes[attr.MESSAGING_MESSAGE_ID] = inbound.message_id
         if inbound.total_deaths:
-            attributes["dlq.deaths"] = inbound.total_deaths
+            attributes[attr.DLQ_DEATHS] = inbound.total_deaths
         with (
             bound(inbound.correlation_id) as cid,
             (
@@ -247,7 +248,7 @@ class _Consumer:
                 else _no_span()
             ) as span,
         ):
-            span.set_attribute("messaging.message.conversation_id", cid)
+            span.set_attribute(attr.MESSAGING_MESSAGE_CONVERSATION_ID, cid)
             for header in inbound.problems:
                 emit(InvalidHeaderIgnored(queue=self.queue, header=header, message_id=inbound.message_id))
             newest = inbound.deaths[0] if inbound.deaths else None

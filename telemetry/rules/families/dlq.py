@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -23,7 +23,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     queue = c.QUEUE.prom
     dead, oldest = c.DLQ_DEAD_LETTERED, c.DLQ_OLDEST_AGE
     svc = cfg.service_label
-    trace = ((f"span.{c.DESTINATION.name}", queue),)
+    trace = (span(c.QUEUE),)
     return Family(
         name="dlq",
         dashboard="outbox-dlq",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from telemetry import catalog as c
 from telemetry.promql import number
 from telemetry.rules.config import duration_seconds
-from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -26,7 +26,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
     waits = c.DB_CLIENT_CONNECTION_WAIT_TIME
     used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
-    trace = ((f"event.{c.POOL_NAME.name}", pool),)  # only the pool-wait events name it
+    trace = (span(c.POOL_NAME),)
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     window = cfg.pool_timeouts_window
     timed_out = q.counted(timeouts, window, pool)

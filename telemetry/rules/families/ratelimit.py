@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, Record, load_runbooks
+from telemetry.rules.model import AlertRule, Family, Record, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -59,7 +59,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f"({{{{ $labels.{limiter} }}}}) of {{{{ $labels.{svc} }}}} were rejected over the last "
                     f"{window}, for at least {cfg.ratelimit_rejection_for}."
                 ),
-                trace_filters=((f"span.{c.RATELIMIT_LIMIT.name}", limit),),
+                trace_filters=(span(c.RATELIMIT_LIMIT),),
                 trace_errors=False,
             ),
             AlertRule(

@@ -14,7 +14,7 @@ from telemetry import catalog as c
 from telemetry.promql import number
 from telemetry.rules.config import duration_seconds
 from telemetry.rules.families._counted import counted
-from telemetry.rules.model import AlertRule, Family, load_runbooks
+from telemetry.rules.model import AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -77,7 +77,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f"About {{{{ $value }}}} runs of the {{{{ $labels.{name} }}}} recovery job in "
                     f"{{{{ $labels.{svc} }}}} failed in the last {cfg.recovery_failure_window}, and none succeeded."
                 ),
-                trace_filters=((f"span.{c.RECOVERY_NAME.name}", name),),
+                trace_filters=(span(c.RECOVERY_NAME),),
             ),
         ),
         runbooks=load_runbooks("recovery", cfg),

@@ -321,7 +321,10 @@ def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> Any:
     from telemetry.exposition import render
 
     async def metrics(request: Any) -> Any:
-        body, content_type = render(telemetry.registry, request.headers.get("accept"))
+        from starlette.concurrency import run_in_threadpool
+
+        # Collectors may wait on a database or broker: never on the loop that serves requests.
+        body, content_type = await run_in_threadpool(render, telemetry.registry, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
     app.add_route(path, metrics, include_in_schema=False)

@@ -43,49 +43,121 @@ SECRET_KEYS: Final = frozenset(
         "aws_secret_access_key",
         "credentials",
         "session",
+        "session_id",
+        "cookies",
+        "api-key",
+        "private-key",
     }
 )
-# user:password@ in any scheme://; also key=value pairs such as password=... in DSNs/strings.
+# user:password@ in any scheme://; the password may hold a "/" but no "://" or ":", so a scan
+# never runs from one URL into the next.
 # Every repetition is bounded: unbounded ones made redaction quadratic in the text length.
 _URL_CREDENTIALS: Final = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>[^@/\s]{0,1024})@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>(?:[^@\s/:]|/(?!/)){0,1024})@"
 )
-# The key may carry a prefix or suffix (aws_secret_access_key, X-Amz-Signature, db_password): the
-# match starts at the keyword (a prefix needs no matching, it stays as it is) and only the value goes.
+# A header line (raw HTTP text, a log of request headers): everything after the colon is the
+# credential, whatever the scheme (Bearer, Basic, Token, Digest, AWS4-HMAC-SHA256, ...).
+_HEADER_LINE: Final = re.compile(
+    r"(?i)(?P<name>(?:proxy-)?authorization|set-cookie|cookie|x-api-key|api-key|x-auth-token)"
+    r"(?P<sep>[ \t]*:[ \t]*)(?P<value>[^\r\n]{1,8192})"
+)
+# The words that make a key secret inside text. The key may carry a prefix or suffix
+# (aws_secret_access_key, X-Amz-Signature, db_passwd, dbPassword): the match starts at the word
+# (a prefix stays as it is), an optional closing quote follows (Python reprs, JSON), and only the
+# value goes: quoted (escapes honoured) or up to the next separator or bracket.
+_WORDS: Final = (
+    r"passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|signature"
+    r"|session(?:[_-]?id)?|cookies?|credentials?|authorization|auth\b"
+)
 _KEY_VALUE: Final = re.compile(
-    r"(?i)(?P<key>(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|signature)[\w-]{0,32})"
-    r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    rf"(?i)(?P<key>(?:{_WORDS})[\w-]{{0,32}}['\"]?)(?P<sep>\s{{0,8}}[=:]\s{{0,8}})"
+    r"(?P<value>\"(?:[^\"\\\n]|\\.){0,4096}\"|'(?:[^'\\\n]|\\.){0,4096}'|[^\s,;&'\"(){}\[\]<>]{1,4096})"
+)
+# A (name, value) pair written out: ('X-Api-Key', '...') in a repr, ["Cookie", "..."] in JSON.
+_PAIR: Final = re.compile(
+    r"(?P<head>[(\[]\s{0,8}b?(?P<q>['\"])(?P<name>[\w.-]{1,64})(?P=q)\s{0,8},\s{0,8})"
+    r"(?P<value>b?\"(?:[^\"\\\n]|\\.){0,4096}\"|b?'(?:[^'\\\n]|\\.){0,4096}')"
 )
 _BEARER: Final = re.compile(r"(?i)\b(?P<kind>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
+# One cheap search decides whether the substitutions below are needed at all.
+_SUSPECT: Final = re.compile(
+    r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|signature|bearer|basic"
+    r"|session|cookie|credential|auth"
+)
 
-# One cheap search decides whether the three substitutions below are needed at all.
-_SUSPECT: Final = re.compile(r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|signature|bearer|basic")
+
+def _masked_value(match: re.Match[str]) -> str:
+    value = match["value"]
+    quote = value[-1] if value[-1] in "'\"" and len(value) > 1 else ""
+    return f"{quote}{MASK}{quote}" if quote else MASK
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    if not is_secret_key(match["name"]):
+        return match[0]
+    return f"{match['head']}{_masked_value(match)}"
+
+
+_NAME: Final = re.compile(r"[\w.-]{1,64}")
+
+
+def _is_name(value: object) -> bool:
+    """A header or field name (not free text that happens to mention a secret word)."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return isinstance(value, str) and _NAME.fullmatch(value) is not None
 
 
 def redact_text(text: str) -> str:
-    """Mask credentials inside free text: URL/DSN passwords, ``key=value`` secrets, bearer tokens."""
+    """Mask credentials inside free text.
+
+    Covers URL/DSN passwords, header lines (``Authorization`` with any scheme, ``Cookie``,
+    ``Set-Cookie``, ``X-Api-Key``), ``key=value`` and ``key: value`` with the key quoted or not
+    (Python reprs, JSON), ``(name, value)`` pairs written out, and bearer/basic tokens. Linear
+    in the length of ``text``; text without any secret-looking word costs one search.
+    """
     if _SUSPECT.search(text) is None:
         return text
     if "://" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
+    text = _HEADER_LINE.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+    text = _PAIR.sub(_masked_pair, text)
+    text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{_masked_value(m)}", text)
     return _BEARER.sub(lambda m: f"{m['kind']} {MASK}", text)
 
 
+# Field names, normalised (lower case, separators dropped: api-key, api_key, apiKey -> apikey).
+_SECRET_PARTS: Final = (
+    "passw",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "signature",
+    "cookie",
+    "session",
+    "credential",
+    "authorization",
+)
+_SECRET_NAMES: Final = frozenset({"auth", "xauth", "sid", "jwt"})
+_SEPARATORS: Final = str.maketrans("", "", "-_. ")
 _key_verdicts: dict[str, bool] = {}
 
 
 def is_secret_key(key: object) -> bool:
-    """True for a field name that names a secret, whatever its case or separator."""
+    """True for a field or header name that names a secret, whatever its case or separator
+    (``api-key``, ``api_key``, ``apiKey``, ``X-Api-Key``, ``db_passwd``, ``cookies``)."""
+    if isinstance(key, bytes | bytearray):
+        key = bytes(key).decode("latin-1")
     if not isinstance(key, str):
         return False
     verdict = _key_verdicts.get(key)
     if verdict is None:
-        lowered = key.lower()
-        verdict = lowered in SECRET_KEYS or any(
-            part in lowered for part in ("password", "secret", "token", "api_key", "apikey")
-        )
+        normal = key.lower().translate(_SEPARATORS)
+        verdict = key.lower() in SECRET_KEYS or normal in _SECRET_NAMES or any(p in normal for p in _SECRET_PARTS)
         if len(_key_verdicts) < 4096:  # field names are few; a flood of odd keys is not cached
             _key_verdicts[key] = verdict
     return verdict
@@ -105,15 +177,22 @@ def _redact(value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {k: MASK if is_secret_key(k) else _redact(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        # Plain list/tuple: subclasses such as namedtuples do not take an iterable.
-        items = [_redact(v, depth + 1) for v in value]
-        return items if isinstance(value, list) else tuple(items)
+        return _redact_sequence(value, depth)
     return _rendered(value)
 
 
 def redact_value(value: Any) -> Any:
     """Return ``value`` with secrets masked: secret-named keys at any depth, credentials in text."""
     return _redact(value)
+
+
+def _redact_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> list[Any] | tuple[Any, ...]:
+    if len(value) == 2 and _is_name(value[0]) and is_secret_key(value[0]):  # a header, a form field
+        items = [value[0], MASK]
+    else:
+        items = [_redact(v, depth + 1) for v in value]
+    # Plain list/tuple: subclasses such as namedtuples do not take an iterable.
+    return items if isinstance(value, list) else tuple(items)
 
 
 def _rendered(value: object) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 
 
 class StallingProxy:
@@ -73,8 +72,8 @@ class StallingProxy:
             for sock in self._sockets:
                 sock.close()
 
-    def __enter__(self) -> StallingProxy:
+    def __enter__(self) -> StallingProxy:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self
 
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()

@@ -80,11 +80,17 @@ _PAIR: Final = re.compile(
 )
 _BEARER: Final = re.compile(r"(?i)\b(?P<kind>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
-# One cheap search decides whether the substitutions below are needed at all.
+# One cheap search decides whether the substitutions below are needed at all. It runs on the
+# lower-cased text: a case-sensitive search is several times faster than an (?i) one.
 _SUSPECT: Final = re.compile(
-    r"(?i)://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|signature|bearer|basic"
+    r"://|passw|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|signature|bearer|basic"
     r"|session|cookie|credential|auth"
 )
+
+
+def _suspect(text: str) -> bool:
+    """Whether ``text`` may hold a secret at all (the fast path of every redaction)."""
+    return _SUSPECT.search(text.lower()) is not None
 
 
 def _masked_value(match: re.Match[str]) -> str:
@@ -117,7 +123,7 @@ def redact_text(text: str) -> str:
     (Python reprs, JSON), ``(name, value)`` pairs written out, and bearer/basic tokens. Linear
     in the length of ``text``; text without any secret-looking word costs one search.
     """
-    if _SUSPECT.search(text) is None:
+    if not _suspect(text):
         return text
     if "://" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
@@ -225,7 +231,7 @@ class Redactor:
                 event_dict[key] = MASK
             elif type(value) is str:
                 # Letters and digits only (IDs, names) cannot hold a URL, key=value or bearer secret.
-                if not value.isalnum() and _SUSPECT.search(value) is not None:
+                if not value.isalnum() and _suspect(value):
                     event_dict[key] = redact_text(value)
             elif not isinstance(value, int | float | bool) and value is not None:
                 event_dict[key] = _redact(value)

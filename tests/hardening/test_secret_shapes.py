@@ -273,8 +273,8 @@ _APP = _outputs_app()
 
 
 def test_redaction_is_linear_in_the_input_size() -> None:
-    """Redacting 16x more text of every shape takes at most about 16x longer (32x allowed for
-    noise), never the square."""
+    """Redacting 16x more text of every shape takes at most about 16x longer (64x allowed for
+    a loaded machine), never the square (256x)."""
     unit = " ".join(LEAKED_SHAPES.values()) + f" postgresql://a:{SECRET}@h/d X-Api-Key: {SECRET}\n"
 
     def cost(copies: int) -> float:
@@ -287,4 +287,4 @@ def test_redaction_is_linear_in_the_input_size() -> None:
         return best
 
     small, large = cost(64), cost(1024)
-    assert large < 32 * small, (small, large)
+    assert large < 64 * small, (small, large)

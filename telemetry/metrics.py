@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from telemetry import catalog
 from telemetry.catalog import Kind, MetricSpec
-from telemetry.labels import LabelGuard
+from telemetry.labels import OTHER, LabelGuard
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 __all__ = [
+    "SERIES_PER_METRIC",
+    "SERIES_TOTAL",
     "Instruments",
     "LabelNamesError",
     "current_exemplar",
@@ -35,6 +37,9 @@ __all__ = [
     "package_version",
 ]
 
+# Series budgets (label combinations, not samples): past them new combinations fold into _OTHER.
+SERIES_PER_METRIC = 1_000
+SERIES_TOTAL = 10_000
 _LOCK = threading.Lock()
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = weakref.WeakKeyDictionary()
 
@@ -117,10 +122,23 @@ class Instruments:
     (:meth:`admit`).
     """
 
-    def __init__(self, registry: CollectorRegistry, *, label_cap: int = 100, exemplars: bool = True) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        label_cap: int = 100,
+        exemplars: bool = True,
+        series_budget: int = SERIES_PER_METRIC,
+        total_budget: int = SERIES_TOTAL,
+    ) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.registry = registry
+        # --- series budget (issue 15): bounds the product of open labels, not each label alone.
+        self.series_budget = _checked_budget(series_budget)
+        self.total_budget = _checked_budget(total_budget)
+        self._series: dict[MetricSpec, int] = {}
+        self._total = 0
         self.exemplars = exemplars and not multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
         self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
@@ -175,13 +193,27 @@ class Instruments:
         found = self._children.get(key)
         if found is not None:
             return found
+        folded: tuple[str, ...] = ()
         with self._lock:
             found = self._children.get(key)
             if found is None:
-                metric = self._metrics[spec]
-                found = metric.labels(*values) if values else metric
-                self._children[key] = found
+                if values and self._over_budget(spec):
+                    folded, values = _fold(spec, values)
+                    key = (spec, values)
+                    found = self._children.get(key)
+                if found is None:
+                    metric = self._metrics[spec]
+                    found = metric.labels(*values) if values else metric
+                    self._children[key] = found
+                    self._series[spec] = self._series.get(spec, 0) + 1
+                    self._total += 1
+        for label in folded:  # outside the lock: counting a fold creates a child too
+            self._overflowed(label)
         return found
+
+    def _over_budget(self, spec: MetricSpec) -> bool:
+        """Whether a new label combination of ``spec`` would pass the per-metric or the total budget."""
+        return self._series.get(spec, 0) >= self.series_budget or self._total >= self.total_budget
 
     def _by_name(self, spec: MetricSpec, labels: dict[str, str]) -> Any:
         """The child for labels by name. The cache key is the call's ``(name, value)`` pairs as
@@ -193,8 +225,10 @@ class Instruments:
         if sorted(labels) != sorted(spec.label_names):
             msg = f"{spec.prom} takes labels {list(spec.label_names)}, got {list(labels)}"
             raise LabelNamesError(msg)
-        found = self.child(spec, *(labels[name] for name in spec.label_names))
-        self._named[(spec, *labels.items())] = found
+        values = tuple(labels[name] for name in spec.label_names)
+        found = self.child(spec, *values)
+        if (spec, values) in self._children:  # a folded combination is not cached under its own names
+            self._named[(spec, *labels.items())] = found
         return found
 
     def admit(self, label: catalog.Label, value: object) -> str:
@@ -228,6 +262,27 @@ class Instruments:
             if any(existing is collector for existing in self._collectors):
                 self.registry.unregister(collector)
                 self._collectors = [c for c in self._collectors if c is not collector]
+
+
+def _fold(spec: MetricSpec, values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Past the budget every open label of the combination folds into ``_OTHER`` together
+    (closed labels keep their declared value); returns the folded label names and the values."""
+    out: list[str] = []
+    names: list[str] = []
+    for label, value in zip(spec.labels, values, strict=True):
+        if label.values is None and value != OTHER:
+            out.append(OTHER)
+            names.append(label.name)
+        else:
+            out.append(value)
+    return tuple(names), tuple(out)
+
+
+def _checked_budget(budget: int) -> int:
+    if budget < 1:
+        msg = f"a series budget must be at least 1, got {budget}"
+        raise ValueError(msg)
+    return budget
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int | None = None) -> Instruments:

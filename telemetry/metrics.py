@@ -7,6 +7,7 @@ exists per registry, so setting up twice, or once per test, never registers a me
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import threading
@@ -30,8 +31,10 @@ __all__ = [
     "SERIES_TOTAL",
     "Instruments",
     "LabelNamesError",
+    "MetricCollisionError",
     "current_exemplar",
     "family",
+    "forget_instruments",
     "instruments_for",
     "multiprocess_enabled",
     "package_version",
@@ -46,6 +49,10 @@ _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = weakre
 
 class LabelNamesError(ValueError):
     """Labels passed by name do not match the metric's spec (a programmer error)."""
+
+
+class MetricCollisionError(ValueError):
+    """A catalog metric's name is already taken in the registry (the service registered its own)."""
 
 
 def package_version() -> str:
@@ -150,22 +157,47 @@ class Instruments:
                 continue
             names = spec.label_names
             if spec.kind is Kind.COUNTER:
-                metric: Any = Counter(spec.prom, spec.description, names, registry=registry)
+                metric: Any = Counter(spec.prom, spec.description, names, registry=None)
             elif spec.kind is Kind.HISTOGRAM:
                 metric = Histogram(
                     spec.prom,
                     spec.description,
                     names,
-                    registry=registry,
+                    registry=None,
                     buckets=spec.buckets or Histogram.DEFAULT_BUCKETS,
                 )
             else:
                 mode = _multiprocess_mode(spec)
-                metric = Gauge(spec.prom, spec.description, names, registry=registry, multiprocess_mode=mode)
+                metric = Gauge(spec.prom, spec.description, names, registry=None, multiprocess_mode=mode)
             self._metrics[spec] = metric
+        self._register_all()
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
         self.child(catalog.TELEMETRY_INFO, package_version()).set(1)
         self._zero_self_metrics()
+
+    def _register_all(self) -> None:
+        """All catalog metrics or none: a collision unregisters the ones already in and names the metric."""
+        done: list[Any] = []
+        for spec, metric in self._metrics.items():
+            try:
+                self.registry.register(metric)
+            except ValueError as exc:
+                for registered in done:
+                    self.registry.unregister(registered)
+                msg = (
+                    f"cannot register {spec.prom}: the registry already has a metric of that name "
+                    f"(registered by the service?); nothing of telemetry's was left registered ({exc})"
+                )
+                raise MetricCollisionError(msg) from exc
+            done.append(metric)
+
+    def unregister_all(self) -> None:
+        """Take every metric and collector of these instruments out of the registry."""
+        with self._lock:
+            for item in [*self._metrics.values(), *self._collectors]:
+                with contextlib.suppress(KeyError):
+                    self.registry.unregister(item)
+            self._collectors = []
 
     def _zero_self_metrics(self) -> None:
         """The package's own error counters exist at 0 from the start: "no errors" is data."""
@@ -283,6 +315,14 @@ def _checked_budget(budget: int) -> int:
         msg = f"a series budget must be at least 1, got {budget}"
         raise ValueError(msg)
     return budget
+
+
+def forget_instruments(instruments: Instruments) -> None:
+    """Unregister ``instruments`` and forget them for their registry (a set-up that failed)."""
+    instruments.unregister_all()
+    with _LOCK:
+        if _BY_REGISTRY.get(instruments.registry) is instruments:
+            del _BY_REGISTRY[instruments.registry]
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int | None = None) -> Instruments:

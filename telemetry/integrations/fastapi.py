@@ -120,8 +120,9 @@ class CorrelationIdMiddleware:
 
     Args:
         app: the wrapped ASGI application.
-        header_names: request headers to read, first valid one wins (``X-Correlation-ID``
-            then ``X-Request-ID`` by default). The first name is echoed in the response.
+        header_names: request headers to read, first valid one wins: the names in this order
+            (``X-Correlation-ID`` then ``X-Request-ID`` by default), each name's duplicates in
+            request order. The first name is echoed in the response.
     """
 
     def __init__(self, app: ASGIApp, header_names: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID")) -> None:
@@ -132,15 +133,18 @@ class CorrelationIdMiddleware:
     def _incoming(self, scope: Scope) -> tuple[str | None, bool]:
         """The accepted incoming ID, and whether an invalid one was offered."""
         offered = False
-        headers = dict(scope.get("headers") or ())
+        # Every occurrence, in request order: dict() would keep the last duplicate and drop a
+        # valid first one. Names are tried in the configured order, then occurrences in order.
+        headers: dict[bytes, list[bytes]] = {}
+        for key, raw in scope.get("headers") or ():
+            if key in self.header_names:
+                headers.setdefault(key, []).append(raw)
         for name in self.header_names:
-            raw = headers.get(name)
-            if raw is None:
-                continue
-            offered = True
-            value = header_text(raw)
-            if is_valid(value):
-                return value, False
+            for raw in headers.get(name, ()):
+                offered = True
+                value = header_text(raw)
+                if is_valid(value):
+                    return value, False
         return None, offered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -283,6 +283,9 @@ def setup(
             _warn_ignored(options)
             return existing
         name = _service_name(service_name)
+        from telemetry.correlation import install_propagator_filter
+
+        install_propagator_filter()  # a crafted tracestate/baggage header must not mean a log line
         # Atomic: the instruments register all-or-nothing (MetricCollisionError names the metric);
         # a later step failing takes them out again, so a retry after the fix starts clean.
         instruments = instruments_for(registry, label_cap=label_cap)

@@ -41,6 +41,7 @@ from telemetry.correlation import (
     header_text,
     is_valid,
     new_correlation_id,
+    release_propagator_warnings,
 )
 from telemetry.exposition import LOOPBACK, PRIVATE_NETWORKS, AccessPolicy
 from telemetry.integrations.contract import Instrumented, enabled, require
@@ -157,6 +158,7 @@ class CorrelationIdMiddleware:
             # Log the new ID only: the offered value is attacker-controlled.
             _log.debug("invalid correlation ID header replaced by %s", value)
         with bound(value):
+            release_propagator_warnings(value)
             ctx_token = context.attach(baggage.set_baggage(BAGGAGE_KEY, value))
             span = trace.get_current_span()
             if span.is_recording():

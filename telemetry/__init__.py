@@ -61,8 +61,10 @@ def instrument(
     *,
     engine: Any = None,
     metrics_token: str | None = None,
-    metrics_allow: Sequence[str] = (),
+    metrics_allow: Sequence[str] | None = None,
     protected_paths: Sequence[str] = (),
+    health_token: str | None = None,
+    health_allow: Sequence[str] | None = None,
     **setup_options: Any,
 ) -> Telemetry:
     """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
@@ -70,7 +72,8 @@ def instrument(
     ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry,
     see :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
     ``metrics_allow`` and ``protected_paths`` restrict ``/metrics`` (and e.g.
-    ``/health/detailed``), see :func:`telemetry.integrations.fastapi.instrument_app`.
+    ``/health/detailed``), ``health_token`` and ``health_allow`` open ``/health/detailed``
+    beyond loopback; the defaults are in :func:`telemetry.integrations.fastapi.instrument_app`.
     Calling it again, with the same or another app, never registers anything twice.
     """
     result = setup(**setup_options)
@@ -83,6 +86,8 @@ def instrument(
             metrics_token=metrics_token,
             metrics_allow=metrics_allow,
             protected_paths=protected_paths,
+            health_token=health_token,
+            health_allow=health_allow,
         )
     if engine is not None:
         from telemetry.integrations.sqlalchemy import instrument_engine

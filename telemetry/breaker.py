@@ -186,7 +186,8 @@ class Breaker:
 
 
 def circuit_breaker(name: str, *, state: object = "closed") -> Breaker:
-    """The telemetry handle of breaker ``name``, created on first use (one per name).
+    """The telemetry handle of breaker ``name``, created on first use (one per admitted name;
+    a name folded into ``_OTHER`` gets a fresh handle each time, never kept).
 
     A new handle starts in ``state`` (the breaker's current state when known); an existing
     handle keeps its own (use :meth:`Breaker.sync` to adopt an observed one). The handle's
@@ -194,10 +195,17 @@ def circuit_breaker(name: str, *, state: object = "closed") -> Breaker:
     """
     found: Breaker | None = STATE.breakers.get(name)
     if found is None:
+        fresh = Breaker(name, state)
+        try:
+            fresh._bind()
+        except Exception:
+            contained("a breaker registration")
+        if fresh.label == OTHER:
+            # Folded into _OTHER: its state series are never exported, so keeping the handle
+            # would only grow memory with every new name of a flood.
+            return fresh
         with LOCK:
-            found = STATE.breakers.get(name)
-            if found is None:
-                found = STATE.breakers[name] = Breaker(name, state)
+            found = STATE.breakers.setdefault(name, fresh)
     try:
         found._bind()
     except Exception:

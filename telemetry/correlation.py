@@ -13,7 +13,10 @@ back on the consumer side, validating everything they read.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
@@ -26,14 +29,18 @@ from telemetry import attributes as attr
 __all__ = [
     "BAGGAGE_KEY",
     "HEADER",
+    "PROPAGATOR_LOGGERS",
     "SPAN_ATTRIBUTE",
+    "PropagatorWarningFilter",
     "bound",
     "extract",
     "get_correlation_id",
     "header_text",
     "inject",
+    "install_propagator_filter",
     "is_valid",
     "new_correlation_id",
+    "release_propagator_warnings",
     "restored",
 ]
 
@@ -137,3 +144,108 @@ def restored(headers: Mapping[str, Any] | None, fallback: str | None = None) -> 
     _, value = extract(headers)
     with bound(value or fallback) as bound_value:
         yield bound_value
+
+
+# --- OpenTelemetry's own warnings about malformed propagation headers ----------------------------
+#: The loggers through which OpenTelemetry's propagators report malformed tracestate/baggage.
+PROPAGATOR_LOGGERS: Final = ("opentelemetry.trace.span", "opentelemetry.baggage", "opentelemetry.baggage.propagation")
+_PREFIX: Final = 32
+_TAMED: Final = "_telemetry_tamed"
+# Warnings raised before the request's correlation ID is bound (OpenTelemetry's middleware
+# extracts the context outside ours); CorrelationIdMiddleware releases them once it is.
+_PENDING: ContextVar[list[logging.LogRecord] | None] = ContextVar("telemetry_propagator_pending", default=None)
+
+
+def _escaped_prefix(args: object) -> str:
+    """At most 32 characters of the offending value, escaped (no control bytes, no newlines)."""
+    parts = args if isinstance(args, tuple) else (args,)
+    text = " ".join(str(part) for part in parts if not isinstance(part, int))
+    prefix = text[:_PREFIX].encode("unicode_escape", "backslashreplace").decode("ascii")
+    return prefix + ("..." if len(text) > _PREFIX else "")
+
+
+class PropagatorWarningFilter(logging.Filter):
+    """Tames OpenTelemetry's propagator warnings: one crafted header must not mean one log line.
+
+    Each record is rewritten to a fixed message quoting only a short escaped prefix of the
+    offending value, carries the request's ``correlation_id`` (attribute and text), and at most
+    ``limit`` records pass per ``interval`` seconds; the rest are counted and the count is named
+    on the next record that passes.
+    """
+
+    def __init__(self, limit: int = 10, interval: float = 60.0) -> None:
+        super().__init__()
+        self.limit = limit
+        self.interval = interval
+        self.suppressed = 0
+        self._lock = threading.Lock()
+        self._window = float("-inf")
+        self._passed = 0
+
+    def reset(self) -> None:
+        """Start a fresh rate-limit window (tests)."""
+        with self._lock:
+            self._window, self._passed, self.suppressed = float("-inf"), 0, 0
+
+    def _admitted(self) -> int | None:
+        """``None`` when over the rate limit, else the number suppressed since the last one."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window >= self.interval:
+                self._window, self._passed = now, 0
+            if self._passed >= self.limit:
+                self.suppressed += 1
+                return None
+            self._passed += 1
+            dropped, self.suppressed = self.suppressed, 0
+            return dropped
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _TAMED, False):
+            return True
+        dropped = self._admitted()
+        if dropped is None:
+            return False
+        prefix = _escaped_prefix(record.args)
+        record.msg = "malformed trace propagation header ignored (%s); value starts %s%s"
+        record.args = (record.name.rsplit(".", 1)[-1], prefix, f"; {dropped} similar suppressed" if dropped else "")
+        setattr(record, _TAMED, True)
+        correlation_id = get_correlation_id()
+        if correlation_id is None:
+            pending = _PENDING.get()
+            if pending is None:
+                _PENDING.set([record])
+            elif len(pending) < self.limit:
+                pending.append(record)
+            return False  # released with the request's ID by release_propagator_warnings()
+        _stamp(record, correlation_id)
+        return True
+
+
+def _stamp(record: logging.LogRecord, correlation_id: str) -> None:
+    record.correlation_id = correlation_id
+    record.msg = f"{record.msg} [correlation_id=%s]"
+    record.args = (*(record.args if isinstance(record.args, tuple) else ()), correlation_id)
+
+
+def release_propagator_warnings(correlation_id: str) -> None:
+    """Emit the propagator warnings held back until the request's correlation ID was known."""
+    pending = _PENDING.get()
+    if not pending:
+        return
+    _PENDING.set(None)
+    for record in pending:
+        _stamp(record, correlation_id)
+        logging.getLogger(record.name).handle(record)
+
+
+_FILTER = PropagatorWarningFilter()
+
+
+def install_propagator_filter() -> PropagatorWarningFilter:
+    """Put the one :class:`PropagatorWarningFilter` on OpenTelemetry's propagator loggers (idempotent)."""
+    for name in PROPAGATOR_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    return _FILTER

@@ -10,6 +10,9 @@ Two ways to expose the metrics safely:
 * :class:`AccessPolicy` protects an endpoint on the public port with a bearer token (compared
   in constant time) and/or a client-address allow-list; ``instrument_app(app,
   metrics_token=..., metrics_allow=[...])`` uses it, and so can health-detail endpoints.
+
+With nothing configured, ``instrument_app`` answers ``/metrics`` for :data:`PRIVATE_NETWORKS`
+only and ``/health/detailed`` for :data:`LOOPBACK` only.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import ipaddress
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from telemetry.metrics import multiprocess_enabled
 
@@ -28,9 +31,31 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
-__all__ = ["AccessPolicy", "MetricsServer", "denied_headers", "render", "serve_metrics"]
+__all__ = [
+    "LOOPBACK",
+    "PRIVATE_NETWORKS",
+    "AccessPolicy",
+    "MetricsServer",
+    "denied_headers",
+    "render",
+    "serve_metrics",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Default audience of ``/health/detailed`` (it names dependencies and their error types).
+LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
+#: Default audience of ``/metrics`` on the app port: loopback and private networks (RFC 1918,
+#: IPv6 unique-local, link-local), where an in-cluster Prometheus scrapes from; never the internet.
+PRIVATE_NETWORKS: Final = (
+    *LOOPBACK,
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+)
 
 
 def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:

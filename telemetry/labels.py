@@ -4,6 +4,11 @@ Every open label (breaker names, pool names, operations, ``error.type``) passes 
 :class:`LabelGuard`. Values are cleaned to a safe alphabet and length; once a label has seen
 ``cap`` distinct values, new ones fold into ``_OTHER`` and the overflow is counted, so a flood
 of distinct names can never create unbounded series.
+
+A cap per label still lets two open labels multiply (cap x cap combinations): the series
+budget of :class:`telemetry.metrics.Instruments` (1,000 combinations per metric, 10,000 in
+all by default) bounds the product, folding every open label of a new combination into
+``_OTHER`` together.
 """
 
 from __future__ import annotations

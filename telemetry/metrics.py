@@ -7,6 +7,7 @@ exists per registry, so setting up twice, or once per test, never registers a me
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import threading
@@ -17,7 +18,7 @@ from opentelemetry import trace
 
 from telemetry import catalog
 from telemetry.catalog import Kind, MetricSpec
-from telemetry.labels import LabelGuard
+from telemetry.labels import OTHER, LabelGuard
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,21 +27,32 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 __all__ = [
+    "SERIES_PER_METRIC",
+    "SERIES_TOTAL",
     "Instruments",
     "LabelNamesError",
+    "MetricCollisionError",
     "current_exemplar",
     "family",
+    "forget_instruments",
     "instruments_for",
     "multiprocess_enabled",
     "package_version",
 ]
 
+# Series budgets (label combinations, not samples): past them new combinations fold into _OTHER.
+SERIES_PER_METRIC = 1_000
+SERIES_TOTAL = 10_000
 _LOCK = threading.Lock()
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, Instruments] = weakref.WeakKeyDictionary()
 
 
 class LabelNamesError(ValueError):
     """Labels passed by name do not match the metric's spec (a programmer error)."""
+
+
+class MetricCollisionError(ValueError):
+    """A catalog metric's name is already taken in the registry (the service registered its own)."""
 
 
 def package_version() -> str:
@@ -105,6 +117,19 @@ def _multiprocess_mode(spec: MetricSpec) -> Literal["livesum", "livemax", "max"]
     return "max" if spec.name.endswith("timestamp") else "livemax"
 
 
+def _new_metric(spec: MetricSpec) -> Any:
+    """The prometheus-client metric for ``spec``, not yet registered anywhere."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    names = spec.label_names
+    if spec.kind is Kind.COUNTER:
+        return Counter(spec.prom, spec.description, names, registry=None)
+    if spec.kind is Kind.HISTOGRAM:
+        buckets = spec.buckets or Histogram.DEFAULT_BUCKETS
+        return Histogram(spec.prom, spec.description, names, registry=None, buckets=buckets)
+    return Gauge(spec.prom, spec.description, names, registry=None, multiprocess_mode=_multiprocess_mode(spec))
+
+
 class Instruments:
     """Every event-driven catalog metric, created once in ``registry``.
 
@@ -117,8 +142,21 @@ class Instruments:
     (:meth:`admit`).
     """
 
-    def __init__(self, registry: CollectorRegistry, *, label_cap: int = 100, exemplars: bool = True) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        label_cap: int = 100,
+        exemplars: bool = True,
+        series_budget: int = SERIES_PER_METRIC,
+        total_budget: int = SERIES_TOTAL,
+    ) -> None:
         self.registry = registry
+        # --- series budget (issue 15): bounds the product of open labels, not each label alone.
+        self.series_budget = _checked_budget(series_budget)
+        self.total_budget = _checked_budget(total_budget)
+        self._series: dict[MetricSpec, int] = {}
+        self._total = 0
         self.exemplars = exemplars and not multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
         self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
@@ -130,22 +168,45 @@ class Instruments:
             # feature is created at its first use, so a service that never runs an outbox relay
             # exports no heartbeat of 0 for an alert to read as "last poll in 1970".
             if not spec.scrape_time and (spec.labels or spec.source == "self"):
-                self._metrics[spec] = self._create(spec)
+                self._metrics[spec] = _new_metric(spec)
+        self._register_all()
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
         self.child(catalog.TELEMETRY_INFO, package_version()).set(1)
         self._zero_self_metrics()
 
     def _create(self, spec: MetricSpec) -> Any:
-        from prometheus_client import Counter, Gauge, Histogram
+        """A feature's labelless metric, created and registered at its first use."""
+        metric = _new_metric(spec)
+        try:
+            self.registry.register(metric)
+        except ValueError as exc:
+            msg = f"cannot register {spec.prom}: the registry already has a metric of that name ({exc})"
+            raise MetricCollisionError(msg) from exc
+        return metric
 
-        names = spec.label_names
-        if spec.kind is Kind.COUNTER:
-            return Counter(spec.prom, spec.description, names, registry=self.registry)
-        if spec.kind is Kind.HISTOGRAM:
-            buckets = spec.buckets or Histogram.DEFAULT_BUCKETS
-            return Histogram(spec.prom, spec.description, names, registry=self.registry, buckets=buckets)
-        mode = _multiprocess_mode(spec)
-        return Gauge(spec.prom, spec.description, names, registry=self.registry, multiprocess_mode=mode)
+    def _register_all(self) -> None:
+        """All catalog metrics or none: a collision unregisters the ones already in and names the metric."""
+        done: list[Any] = []
+        for spec, metric in self._metrics.items():
+            try:
+                self.registry.register(metric)
+            except ValueError as exc:
+                for registered in done:
+                    self.registry.unregister(registered)
+                msg = (
+                    f"cannot register {spec.prom}: the registry already has a metric of that name "
+                    f"(registered by the service?); nothing of telemetry's was left registered ({exc})"
+                )
+                raise MetricCollisionError(msg) from exc
+            done.append(metric)
+
+    def unregister_all(self) -> None:
+        """Take every metric and collector of these instruments out of the registry."""
+        with self._lock:
+            for item in [*self._metrics.values(), *self._collectors]:
+                with contextlib.suppress(KeyError):
+                    self.registry.unregister(item)
+            self._collectors = []
 
     def _zero_self_metrics(self) -> None:
         """The package's own error counters exist at 0 from the start: "no errors" is data."""
@@ -173,15 +234,29 @@ class Instruments:
         found = self._children.get(key)
         if found is not None:
             return found
+        folded: tuple[str, ...] = ()
         with self._lock:
             found = self._children.get(key)
             if found is None:
-                metric = self._metrics.get(spec)
-                if metric is None:
-                    metric = self._metrics[spec] = self._create(spec)
-                found = metric.labels(*values) if values else metric
-                self._children[key] = found
+                if values and self._over_budget(spec):
+                    folded, values = _fold(spec, values)
+                    key = (spec, values)
+                    found = self._children.get(key)
+                if found is None:
+                    metric = self._metrics.get(spec)
+                    if metric is None:
+                        metric = self._metrics[spec] = self._create(spec)
+                    found = metric.labels(*values) if values else metric
+                    self._children[key] = found
+                    self._series[spec] = self._series.get(spec, 0) + 1
+                    self._total += 1
+        for label in folded:  # outside the lock: counting a fold creates a child too
+            self._overflowed(label)
         return found
+
+    def _over_budget(self, spec: MetricSpec) -> bool:
+        """Whether a new label combination of ``spec`` would pass the per-metric or the total budget."""
+        return self._series.get(spec, 0) >= self.series_budget or self._total >= self.total_budget
 
     def _by_name(self, spec: MetricSpec, labels: dict[str, str]) -> Any:
         """The child for labels by name. The cache key is the call's ``(name, value)`` pairs as
@@ -193,8 +268,10 @@ class Instruments:
         if sorted(labels) != sorted(spec.label_names):
             msg = f"{spec.prom} takes labels {list(spec.label_names)}, got {list(labels)}"
             raise LabelNamesError(msg)
-        found = self.child(spec, *(labels[name] for name in spec.label_names))
-        self._named[(spec, *labels.items())] = found
+        values = tuple(labels[name] for name in spec.label_names)
+        found = self.child(spec, *values)
+        if (spec, values) in self._children:  # a folded combination is not cached under its own names
+            self._named[(spec, *labels.items())] = found
         return found
 
     def admit(self, label: catalog.Label, value: object) -> str:
@@ -228,6 +305,35 @@ class Instruments:
             if any(existing is collector for existing in self._collectors):
                 self.registry.unregister(collector)
                 self._collectors = [c for c in self._collectors if c is not collector]
+
+
+def _fold(spec: MetricSpec, values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Past the budget every open label of the combination folds into ``_OTHER`` together
+    (closed labels keep their declared value); returns the folded label names and the values."""
+    out: list[str] = []
+    names: list[str] = []
+    for label, value in zip(spec.labels, values, strict=True):
+        if label.values is None and value != OTHER:
+            out.append(OTHER)
+            names.append(label.name)
+        else:
+            out.append(value)
+    return tuple(names), tuple(out)
+
+
+def _checked_budget(budget: int) -> int:
+    if budget < 1:
+        msg = f"a series budget must be at least 1, got {budget}"
+        raise ValueError(msg)
+    return budget
+
+
+def forget_instruments(instruments: Instruments) -> None:
+    """Unregister ``instruments`` and forget them for their registry (a set-up that failed)."""
+    instruments.unregister_all()
+    with _LOCK:
+        if _BY_REGISTRY.get(instruments.registry) is instruments:
+            del _BY_REGISTRY[instruments.registry]
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int | None = None) -> Instruments:

@@ -21,7 +21,8 @@ import json
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from telemetry.logging import Redactor, processors
+from telemetry.logging import processors
+from telemetry.redaction import Redactor
 
 if TYPE_CHECKING:
     import logging

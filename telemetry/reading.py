@@ -7,8 +7,9 @@ answers with the last good value, flagged stale.
 Scrape-time collectors (outbox backlog, DLQ depth) call :meth:`CachedReading.get` from
 ``collect()``. The read itself runs in a short-lived daemon thread, one at a time; a read that
 outlives the timeout keeps running and fills the cache for the next scrape, so a slow database
-or broker never holds a scrape (nor the event loop serving ``/metrics``) longer than
-``timeout``, and never piles up concurrent queries.
+or broker never holds a scrape longer than ``timeout`` (and later scrapes not at all while that
+read hangs), and never piles up concurrent queries. The FastAPI ``/metrics`` route renders in a
+worker thread, so even that one wait never holds the event loop serving the requests.
 
 :func:`watch` / :func:`unwatch` keep, per registry, one :class:`WatchSet` collector that merges
 the samples of every watched source into one family per metric: two ``watch_outbox`` calls for
@@ -81,6 +82,13 @@ class CachedReading(Generic[T]):
             done.set()
 
     def get(self) -> tuple[T | None, bool]:
+        """The last reading and whether it is stale; starts a read when one is due.
+
+        It waits for the read in flight at most until that read's own deadline (started +
+        ``timeout``): a read already past it is not waited on again, so a hung database costs
+        the first scrape of the outage ``timeout`` and the next ones nothing. Render scrapes
+        in a worker thread (the FastAPI ``/metrics`` route does), never on an event loop.
+        """
         now = time.monotonic()
         with self._lock:
             done = self._inflight
@@ -88,7 +96,9 @@ class CachedReading(Generic[T]):
                 self._started = now
                 done = self._inflight = threading.Event()
                 threading.Thread(target=self._run, args=(done,), name=f"telemetry-{self.what}", daemon=True).start()
-        if done is not None and not done.wait(self.timeout):
+            deadline = self._started + self.timeout
+        finished = done is None or done.wait(max(0.0, deadline - time.monotonic()))
+        if not finished and time.monotonic() >= deadline:
             with self._lock:
                 if not self._failing:
                     _log.warning("%s read exceeded %.1fs; serving the cached value", self.what, self.timeout)

@@ -42,11 +42,12 @@ from telemetry.correlation import (
     header_text,
     is_valid,
     new_correlation_id,
+    release_propagator_warnings,
 )
-from telemetry.exposition import AccessPolicy
+from telemetry.exposition import LOOPBACK, PRIVATE_NETWORKS, AccessPolicy
 from telemetry.integrations.contract import Instrumented, enabled, require
 from telemetry.labels import error_type
-from telemetry.logging import redact_text
+from telemetry.redaction import redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -121,8 +122,9 @@ class CorrelationIdMiddleware:
 
     Args:
         app: the wrapped ASGI application.
-        header_names: request headers to read, first valid one wins (``X-Correlation-ID``
-            then ``X-Request-ID`` by default). The first name is echoed in the response.
+        header_names: request headers to read, first valid one wins: the names in this order
+            (``X-Correlation-ID`` then ``X-Request-ID`` by default), each name's duplicates in
+            request order. The first name is echoed in the response.
     """
 
     def __init__(self, app: ASGIApp, header_names: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID")) -> None:
@@ -133,15 +135,18 @@ class CorrelationIdMiddleware:
     def _incoming(self, scope: Scope) -> tuple[str | None, bool]:
         """The accepted incoming ID, and whether an invalid one was offered."""
         offered = False
-        headers = dict(scope.get("headers") or ())
+        # Every occurrence, in request order: dict() would keep the last duplicate and drop a
+        # valid first one. Names are tried in the configured order, then occurrences in order.
+        headers: dict[bytes, list[bytes]] = {}
+        for key, raw in scope.get("headers") or ():
+            if key in self.header_names:
+                headers.setdefault(key, []).append(raw)
         for name in self.header_names:
-            raw = headers.get(name)
-            if raw is None:
-                continue
-            offered = True
-            value = header_text(raw)
-            if is_valid(value):
-                return value, False
+            for raw in headers.get(name, ()):
+                offered = True
+                value = header_text(raw)
+                if is_valid(value):
+                    return value, False
         return None, offered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,6 +159,7 @@ class CorrelationIdMiddleware:
             # Log the new ID only: the offered value is attacker-controlled.
             _log.debug("invalid correlation ID header replaced by %s", value)
         with bound(value):
+            release_propagator_warnings(value)
             ctx_token = context.attach(baggage.set_baggage(BAGGAGE_KEY, value))
             span = trace.get_current_span()
             if span.is_recording():
@@ -295,16 +301,16 @@ def _install_handlers(app: Any) -> None:
 
 
 class AccessMiddleware:
-    """Answers 401/403 (no body) on ``paths`` unless :class:`~telemetry.exposition.AccessPolicy`
-    allows the request; every other path passes untouched."""
+    """Answers 401/403 (no body) on the guarded paths unless their
+    :class:`~telemetry.exposition.AccessPolicy` allows the request; every other path passes untouched."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy, paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, policies: dict[str, AccessPolicy]) -> None:
         self.app = app
-        self.policy = policy
-        self.paths = paths
+        self.policies = policies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") not in self.paths:
+        policy = self.policies.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if policy is None:
             await self.app(scope, receive, send)
             return
         from telemetry.exposition import denied_headers
@@ -312,7 +318,7 @@ class AccessMiddleware:
         headers = dict(scope.get("headers") or ())
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         client = scope.get("client")
-        status = self.policy.status(authorization, client[0] if client else None)
+        status = policy.status(authorization, client[0] if client else None)
         if status == 200:
             await self.app(scope, receive, send)
             return
@@ -321,13 +327,23 @@ class AccessMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
+def _policy(token: str | None, allow: Iterable[str] | None, default: tuple[str, ...]) -> AccessPolicy:
+    """A token or an allow-list replaces the default audience; neither keeps it."""
+    if allow is None:
+        allow = () if token is not None else default
+    return AccessPolicy(token=token, allow=tuple(allow))
+
+
 def _install_metrics_route(app: Any, telemetry: Telemetry, path: str) -> Any:
     from starlette.responses import Response
 
     from telemetry.exposition import render
 
     async def metrics(request: Any) -> Any:
-        body, content_type = render(telemetry.registry, request.headers.get("accept"))
+        from starlette.concurrency import run_in_threadpool
+
+        # Collectors may wait on a database or broker: never on the loop that serves requests.
+        body, content_type = await run_in_threadpool(render, telemetry.registry, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
     app.add_route(path, metrics, include_in_schema=False)
@@ -348,8 +364,11 @@ def instrument_app(
     excluded_urls: str = DEFAULT_EXCLUDED_URLS,
     otel_instrumentation: bool = True,
     metrics_token: str | None = None,
-    metrics_allow: Iterable[str] = (),
+    metrics_allow: Iterable[str] | None = None,
     protected_paths: Iterable[str] = (),
+    health_path: str | None = "/health/detailed",
+    health_token: str | None = None,
+    health_allow: Iterable[str] | None = None,
 ) -> Any:
     """Instrument a FastAPI (or Starlette) app and return it; a second call on the same app is a no-op.
 
@@ -357,11 +376,19 @@ def instrument_app(
     ``telemetry`` is the set-up whose registry ``/metrics`` serves and whose instruments the
     HTTP metrics go to (default: :func:`telemetry.setup`'s). ``metrics_token`` (a bearer token)
     and ``metrics_allow`` (client addresses or networks) protect ``metrics_path`` and every
-    path in ``protected_paths`` (e.g. ``("/health/detailed",)``); ``metrics_path=None`` removes
-    the route, for use with :func:`telemetry.exposition.serve_metrics` on a separate port.
+    path in ``protected_paths``; ``metrics_path=None`` removes the route, for use with
+    :func:`telemetry.exposition.serve_metrics` on a separate port.
+
+    Secure by default: with neither token nor allow-list, ``/metrics`` answers only loopback
+    and private-network clients (:data:`~telemetry.exposition.PRIVATE_NETWORKS`, where an
+    in-cluster Prometheus scrapes from), and ``health_path`` (it names dependencies and their
+    error types) only loopback clients unless ``health_token``/``health_allow`` say otherwise.
+    ``metrics_allow=["0.0.0.0/0", "::/0"]`` opens ``/metrics`` to everyone, deliberately.
     """
-    policy = AccessPolicy(token=metrics_token, allow=tuple(metrics_allow))
-    guarded = frozenset(p for p in (metrics_path, *protected_paths) if p)
+    metrics_policy = _policy(metrics_token, metrics_allow, PRIVATE_NETWORKS)
+    policies = {path: metrics_policy for path in (metrics_path, *protected_paths) if path}
+    if health_path and health_path not in policies:
+        policies[health_path] = _policy(health_token, health_allow, LOOPBACK)
     require("fastapi", "fastapi", what="the FastAPI integration")
     if app in _APPS:
         return app
@@ -373,8 +400,7 @@ def instrument_app(
     handlers_before = dict(app.exception_handlers)
     # add_middleware puts the newest outermost: correlation wraps the error handler, so the
     # 500 envelope and its log line carry the request's correlation ID.
-    if not policy.open and guarded:
-        app.add_middleware(AccessMiddleware, policy=policy, paths=guarded)  # innermost: refusals are counted
+    app.add_middleware(AccessMiddleware, policies=policies)  # innermost: refusals are counted
     app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     ours = [item for item in app.user_middleware if item not in middleware_before]

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from telemetry.integrations.fastapi import redact_query
-from telemetry.logging import MASK, Redactor, redact_text
+from telemetry.redaction import MASK, Redactor, redact_text
 
 from .conftest import Harness
 
@@ -30,7 +30,7 @@ def test_keys_with_prefixes_and_signatures_are_masked() -> None:
     """aws_secret_access_key=, X-Amz-Signature=, db_password= inside free text are masked."""
     text = "aws_secret_access_key=AKIAxyz X-Amz-Signature=abc123&X-Amz-Date=1 db_password: 'p w' token=t1"
     assert redact_text(text) == (
-        "aws_secret_access_key=*** X-Amz-Signature=***&X-Amz-Date=1 db_password: *** token=***"
+        "aws_secret_access_key=*** X-Amz-Signature=***&X-Amz-Date=1 db_password: '***' token=***"
     )
 
 
@@ -57,7 +57,7 @@ def test_redactor_scrubs_objects_deep_nesting_and_namedtuples() -> None:
     }
     out = Redactor()(None, "info", event)
     assert out["error"] == "RuntimeError('postgresql://app:***@db/orders')"
-    assert out["raw"] == "b'token=***"  # the value runs to the next separator, quote included
+    assert out["raw"] == "b'token=***'"  # the value runs to the next separator or quote
     assert out["point"] == ("password=***", "ok")
     assert (out["count"], out["ok"], out["exc_info"]) == (3, True, True)
     assert "hunter2" not in repr(out)

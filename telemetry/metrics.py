@@ -56,7 +56,8 @@ def package_version() -> str:
 
 
 def multiprocess_enabled() -> bool:
-    """prometheus-client's multiprocess mode: no exemplars, no custom collectors per worker."""
+    """prometheus-client's multiprocess mode: no exemplars in the files; scrape-time
+    collectors reach the files through :class:`telemetry.multiprocess.Publisher`."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))  # noqa: SIM112 - the legacy name
 
 
@@ -222,12 +223,24 @@ class Instruments:
                 return
             self.registry.register(collector)
             self._collectors.append(collector)
+        # --- multiprocess: under several workers a scrape reads only files; write them ---
+        if multiprocess_enabled():
+            from telemetry import multiprocess
+
+            multiprocess.publish(collector, shared=getattr(collector, "multiprocess_shared", False))
 
     def unregister(self, collector: Collector) -> None:
         with self._lock:
             if any(existing is collector for existing in self._collectors):
                 self.registry.unregister(collector)
                 self._collectors = [c for c in self._collectors if c is not collector]
+        # --- multiprocess ---
+        if multiprocess_enabled():
+            from telemetry import multiprocess
+
+            found = multiprocess.publisher()
+            if found is not None:
+                found.remove(collector)
 
 
 def instruments_for(registry: CollectorRegistry | None = None, *, label_cap: int | None = None) -> Instruments:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 
 import telemetry
-from telemetry import multiprocess
+from telemetry import catalog, multiprocess
 from telemetry.events import RetryScheduled
 from telemetry.health import HealthRegistry, health_router
 
@@ -25,6 +25,8 @@ app = FastAPI()
 result = telemetry.instrument(app, service_name="mp")
 app.include_router(health_router(HealthRegistry()))
 payments = telemetry.circuit_breaker("h_mp_payments")
+# Each worker is degraded in "cache" while it lives: a live gauge, max over live workers.
+result.instruments.set(catalog.DEGRADED, 1, component="cache")
 _held: list[Any] = []
 
 

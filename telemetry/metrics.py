@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from opentelemetry import trace
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 __all__ = [
+    "EXEMPLARS",
+    "ExemplarStore",
     "Instruments",
     "LabelNamesError",
     "current_exemplar",
@@ -106,6 +109,48 @@ def _multiprocess_mode(spec: MetricSpec) -> Literal["livesum", "livemax", "max"]
     return "max" if spec.name.endswith("timestamp") else "livemax"
 
 
+# --- multiprocess: exemplars kept per worker --------------------------------------------
+
+
+class ExemplarStore:
+    """This worker's latest exemplar per counter series and histogram bucket.
+
+    prometheus-client's multiprocess files hold no exemplars. Each worker keeps its own latest
+    ones here and :func:`telemetry.exposition.render` attaches them to the summed samples of
+    the scrape it answers: an exemplar is one example trace, valid whichever worker served it,
+    so every OpenMetrics scrape carries the answering worker's links to traces. Bounded by the
+    label guard's cardinality times the buckets.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+    def note(self, spec: MetricSpec, values: tuple[str, ...], exemplar: dict[str, str], value: float) -> None:
+        from prometheus_client.samples import Exemplar
+
+        labels = list(zip(spec.label_names, values, strict=True))
+        if spec.kind is Kind.HISTOGRAM:
+            from prometheus_client import Histogram
+            from prometheus_client.utils import floatToGoString
+
+            bounds = (*(spec.buckets or Histogram.DEFAULT_BUCKETS), float("inf"))
+            labels.append(("le", floatToGoString(next(b for b in bounds if value <= b))))  # type: ignore[no-untyped-call]
+            name = f"{spec.prom}_bucket"
+        else:
+            name = spec.prom if spec.prom.endswith("_total") else f"{spec.prom}_total"
+        self._latest[(name, tuple(sorted(labels)))] = Exemplar(exemplar, value, time.time())
+
+    def get(self, name: str, labels: dict[str, str]) -> Any:
+        """The exemplar for the sample ``name{labels}``, or ``None``."""
+        return self._latest.get((name, tuple(sorted(labels.items()))))
+
+    def clear(self) -> None:
+        self._latest.clear()
+
+
+EXEMPLARS: Final = ExemplarStore()
+
+
 class Instruments:
     """Every event-driven catalog metric, created once in ``registry``.
 
@@ -122,7 +167,9 @@ class Instruments:
         from prometheus_client import Counter, Gauge, Histogram
 
         self.registry = registry
-        self.exemplars = exemplars and not multiprocess_enabled()
+        self.exemplars = exemplars
+        # Multiprocess: the files hold no exemplars; this worker keeps its latest ones instead.
+        self._keep_exemplars = exemplars and multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
         self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
         self._named: dict[tuple[Any, ...], Any] = {}
@@ -206,11 +253,15 @@ class Instruments:
         """Count, with an exemplar linking to the current trace when possible."""
         exemplar = current_exemplar() if self.exemplars else None
         (self._by_name(spec, labels) if labels else self.child(spec, *values)).inc(amount, exemplar)
+        if exemplar is not None and self._keep_exemplars:
+            EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, amount)
 
     def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Observe ``value`` in a histogram, with an exemplar when possible."""
         exemplar = current_exemplar() if self.exemplars else None
         (self._by_name(spec, labels) if labels else self.child(spec, *values)).observe(value, exemplar)
+        if exemplar is not None and self._keep_exemplars:
+            EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, value)
 
     def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Set a gauge."""

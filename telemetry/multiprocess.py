@@ -39,8 +39,9 @@ What adds up how (prometheus-client's rules, which this package follows):
   every worker) are read by one worker only, the holder of an ``flock`` on the directory
   (another worker takes over when it dies), and exported without a ``worker`` label
   (``livemostrecent``): the real count once, never N times;
-* exemplars are not in the multiprocess files: under several workers they travel on the
-  per-process OTLP path (see the README, "Several workers").
+* exemplars are not in the multiprocess files: each worker keeps its latest ones in memory
+  (:class:`telemetry.metrics.ExemplarStore`) and an OpenMetrics scrape carries those of the
+  worker that answers it, on the summed values; over successive scrapes every worker's show.
 
 What is cleaned and what is not: :func:`mark_process_dead` (gunicorn's ``child_exit``, the
 scrape-time sweep, the ASGI lifespan shutdown that :func:`telemetry.instrument_app` hooks, or

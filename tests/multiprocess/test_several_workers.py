@@ -275,3 +275,46 @@ def test_no_live_file_names_outside_prometheus_client_patterns() -> None:
 
     assert {"livemax", "livesum", "livemostrecent"} <= set(_LIVE_GAUGE_MULTIPROCESS_MODES)
     assert re.fullmatch(r"gauge_live[a-z]+_(\d+)\.db", "gauge_livemostrecent_12.db")
+
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_exemplars_on_the_openmetrics_scrape(kind: str, tmp_path: Path) -> None:
+    """A /hit request in trace T on worker W: an OpenMetrics scrape answered by W carries T as
+    the exemplar of the /hit latency bucket and of the retry counter, on the workers' summed
+    values (the path from a latency panel to the trace, under several workers)."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    require_service(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+    trace_id = uuid.uuid4().hex
+    with start(kind, tmp_path, APP, 2) as server:
+        server.workers(2)
+        import httpx
+
+        with httpx.Client(base_url=server.url) as client:
+            served = client.get("/hit", headers={"traceparent": f"00-{trace_id}-{'1' * 16}-01"})
+        worker = server.worker_of(served)
+        for _ in range(200):
+            with httpx.Client(base_url=server.url) as client:
+                scraped = client.get("/metrics", headers={"Accept": OPENMETRICS})
+            if server.worker_of(scraped) == worker:
+                break
+        else:
+            pytest.fail(f"worker {worker} answered no scrape")
+    assert scraped.headers["content-type"].startswith("application/openmetrics-text")
+    exemplars = {
+        (sample.name, sample.labels.get("http_route") or sample.labels.get("retry_name")): sample.exemplar
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.exemplar is not None and sample.exemplar.labels["trace_id"] == trace_id
+    }
+    assert sorted(exemplars) == [
+        ("http_server_request_duration_seconds_bucket", "/hit"),
+        ("resilience_retry_scheduled_total", "hit"),
+    ]
+    assert exemplars[("resilience_retry_scheduled_total", "hit")].value == 1.0
+    span_ids = {exemplar.labels["span_id"] for exemplar in exemplars.values()}
+    assert len(span_ids) == 1  # the server span of that request
+    assert span_ids != {"1" * 16}

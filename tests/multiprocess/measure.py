@@ -54,9 +54,7 @@ def main(steps: list[int]) -> None:
             server.workers(3)
             median, p90 = scrape_times(server.port)
             files = len(list(server.directory.glob("*.db")))
-            print(f"restarts={done:3d} files={files:4d} scrape median={median:6.1f} ms p90={p90:6.1f} ms")
-
-
+            sys.stdout.write(f"restarts={done:3d} files={files:4d} scrape median={median:6.1f} ms p90={p90:6.1f} ms\n")
 
 
 def render_cpu(worker_sets: list[int]) -> None:
@@ -97,7 +95,9 @@ def render_cpu(worker_sets: list[int]) -> None:
             render(CollectorRegistry(), None)
             times.append((time.process_time() - started) * 1000)
         files = len(list(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db")))
-        print(f"worker sets={made:3d} files={files:4d} render CPU median={statistics.median(times):6.1f} ms")
+        sys.stdout.write(
+            f"worker sets={made:3d} files={files:4d} render CPU median={statistics.median(times):6.1f} ms\n"
+        )
 
 
 if __name__ == "__main__":

@@ -55,13 +55,15 @@ def _alert(cfg: RulesConfig, *, name: str, expr: str, for_: str, severity: str, 
 
 def _open(q: Builder, cfg: RulesConfig) -> AlertRule:
     """No closed sample for the whole window: open, or cycling open <-> half-open (a rule on
-    ``state="open"`` with ``for`` would restart at every half-open probe and never fire)."""
+    ``state="open"`` with ``for`` would restart at every half-open probe and never fire).
+    ``min`` over what the grouping folds: under several workers each worker has its own
+    breaker (``worker`` label), and one that did not close in any worker is open."""
     state, name = c.CIRCUIT_STATE, c.BREAKER_NAME.prom
     return _alert(
         cfg,
         name="CircuitBreakerOpen",
         expr=(
-            f"label_replace(\n  max {q.by(state, name, instance=True)} "
+            f"label_replace(\n  min {q.by(state, name, instance=True)} "
             f"(max_over_time({q.series(state, state='closed')}[{cfg.breaker_window}])) == 0,\n"
             f'  "{c.DEPENDENCY.prom}", "$1", "{name}", "(.*)"\n)'
         ),

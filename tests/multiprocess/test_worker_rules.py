@@ -1,7 +1,8 @@
 """The shipped alert rules under several workers: series carry a ``worker`` label.
 
 A breaker open in one of two workers (the other worker's breaker closed) must page
-``CircuitBreakerOpen``; real promtool on the generated rules file (annotations dropped, so the
+``CircuitBreakerOpen``, and one worker's pool saturated (the other idle) must raise
+``DatabasePoolSaturated``; real promtool on the generated rules file (annotations dropped, so the
 test compares labels only).
 """
 
@@ -64,7 +65,56 @@ tests:
 """,
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [promtool, "test", "rules", "workers.test.yml"], cwd=tmp_path, capture_output=True, text=True, check=False
+    assert promtool_test(promtool, tmp_path, "workers.test.yml") == ""
+
+
+def promtool_test(promtool: str, directory: Path, name: str) -> str:
+    """``promtool test rules``: empty when it passes, else its output."""
+    done = subprocess.run([promtool, "test", "rules", name], cwd=directory, capture_output=True, text=True, check=False)
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
+def test_one_saturated_worker_pool_warns(tmp_path: Path) -> None:
+    """Worker 101 uses all 4 connections of its pool, worker 102 none of its 4: the pod is half
+    used, but worker 101's requests wait, so DatabasePoolSaturated fires."""
+    promtool = tool("promtool")
+    without_annotations(ROOT / "alerts" / "pool.rules.yml", tmp_path / "pool.rules.yml")
+    pool = 'service="orders", instance="pod-1", db_client_connection_pool_name="main"'
+    (tmp_path / "workers.test.yml").write_text(
+        f"""
+rule_files: [pool.rules.yml]
+evaluation_interval: 15s
+tests:
+  - interval: 15s
+    input_series:
+      - series: 'db_client_connection_count{{{pool}, db_client_connection_state="used", worker="101"}}'
+        values: '4x40'
+      - series: 'db_client_connection_count{{{pool}, db_client_connection_state="idle", worker="101"}}'
+        values: '0x40'
+      - series: 'db_client_connection_max{{{pool}, worker="101"}}'
+        values: '4x40'
+      - series: 'db_client_connection_count{{{pool}, db_client_connection_state="used", worker="102"}}'
+        values: '0x40'
+      - series: 'db_client_connection_count{{{pool}, db_client_connection_state="idle", worker="102"}}'
+        values: '2x40'
+      - series: 'db_client_connection_max{{{pool}, worker="102"}}'
+        values: '4x40'
+    promql_expr_test:
+      - expr: ALERTS{{alertname="DatabasePoolSaturated", alertstate="firing"}}
+        eval_time: 6m
+        exp_samples:
+          - labels: 'ALERTS{{alertname="DatabasePoolSaturated", alertstate="firing", severity="warning", service="orders", instance="pod-1", db_client_connection_pool_name="main"}}'
+            value: 1
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: DatabasePoolSaturated
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              service: orders
+              instance: pod-1
+              db_client_connection_pool_name: main
+""",
+        encoding="utf-8",
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert promtool_test(promtool, tmp_path, "workers.test.yml") == ""

@@ -349,6 +349,11 @@ def publisher() -> Publisher | None:
             inherited = _publisher
             _publisher = Publisher(path)
             if inherited is not None:
+                if inherited._leader_fd is not None:
+                    # The parent's lock, copied by fork: holding it here would keep the reader
+                    # role locked after the parent is gone, so this copy is closed.
+                    with contextlib.suppress(OSError):
+                        os.close(inherited._leader_fd)
                 _publisher.own, _publisher.shared = list(inherited.own), list(inherited.shared)
                 if inherited.own or inherited.shared:
                     _publisher.start()

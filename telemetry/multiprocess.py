@@ -16,8 +16,9 @@ Usage (uvicorn): set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory in the e
 that starts ``uvicorn --workers N`` (or call :func:`prepare` in the launching script). uvicorn
 has no ``child_exit`` hook; :func:`~telemetry.exposition.render` calls
 :func:`sweep_dead_workers` on every scrape, which does the same bookkeeping for workers that
-died or were restarted, and each worker calls :func:`mark_process_dead` on its own pid at
-normal exit once :func:`cleanup_at_exit` ran (``setup()`` does not call it for you).
+died or were restarted. A worker's own live files go at its ASGI lifespan shutdown
+(:func:`process_exit`, hooked by :func:`telemetry.instrument_app`), the only exit step uvicorn
+runs on SIGTERM; outside an ASGI app, :func:`cleanup_at_exit` does it at normal exit.
 
 What adds up how (prometheus-client's rules, which this package follows):
 

@@ -37,6 +37,7 @@ from telemetry.containment import contained, warn_once
 from telemetry.events.breaker import CircuitCallFailed, CircuitCallRejected, state_changed_event
 from telemetry.labels import OTHER, clean
 from telemetry.metrics import family
+from telemetry.multiprocess import publish_soon
 from telemetry.recorder import get_recorder, record
 from telemetry.state import LOCK, STATE
 
@@ -128,7 +129,8 @@ class Breaker:
             now = time.monotonic()
             self._spent[current] += now - self._since
             self._state, self._since = target, now
-            return current
+        publish_soon()  # several workers: the new state reaches the files now, not in a second
+        return current
 
     def sync(self, state: object) -> None:
         """Adopt ``state`` without recording a transition (a state observed, not a change seen)."""

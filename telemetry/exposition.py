@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from telemetry.metrics import multiprocess_enabled
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from prometheus_client import CollectorRegistry
 
@@ -74,9 +74,28 @@ def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]
 
         sweep_dead_workers()  # uvicorn has no child_exit hook: clean up after dead workers here
         per_scrape = Registry(support_collectors_without_names=True)
-        multiprocess.MultiProcessCollector(per_scrape)  # type: ignore[no-untyped-call]
+        per_scrape.register(_WithExemplars(multiprocess.MultiProcessCollector(None)))  # type: ignore[no-untyped-call]
         return encoder(per_scrape), content_type
     return encoder(registry), content_type
+
+
+class _WithExemplars:
+    """The workers' summed samples, with this worker's latest exemplars attached (the files
+    have none; see :class:`telemetry.metrics.ExemplarStore`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Any]:
+        from telemetry.metrics import EXEMPLARS
+
+        for metric in self.inner.collect():
+            if metric.type in ("counter", "histogram"):
+                metric.samples = [
+                    sample._replace(exemplar=found) if (found := EXEMPLARS.get(sample.name, sample.labels)) else sample
+                    for sample in metric.samples
+                ]
+            yield metric
 
 
 @dataclass(frozen=True, slots=True)

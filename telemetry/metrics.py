@@ -11,8 +11,9 @@ import contextlib
 import importlib.metadata
 import os
 import threading
+import time
 import weakref
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from opentelemetry import trace
 
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 __all__ = [
+    "EXEMPLARS",
     "SERIES_PER_METRIC",
     "SERIES_TOTAL",
+    "ExemplarStore",
     "Instruments",
     "LabelNamesError",
     "MetricCollisionError",
@@ -68,7 +71,8 @@ def package_version() -> str:
 
 
 def multiprocess_enabled() -> bool:
-    """prometheus-client's multiprocess mode: no exemplars, no custom collectors per worker."""
+    """prometheus-client's multiprocess mode: no exemplars in the files; scrape-time
+    collectors reach the files through :class:`telemetry.multiprocess.Publisher`."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))  # noqa: SIM112 - the legacy name
 
 
@@ -130,6 +134,48 @@ def _new_metric(spec: MetricSpec) -> Any:
     return Gauge(spec.prom, spec.description, names, registry=None, multiprocess_mode=_multiprocess_mode(spec))
 
 
+# --- multiprocess: exemplars kept per worker --------------------------------------------
+
+
+class ExemplarStore:
+    """This worker's latest exemplar per counter series and histogram bucket.
+
+    prometheus-client's multiprocess files hold no exemplars. Each worker keeps its own latest
+    ones here and :func:`telemetry.exposition.render` attaches them to the summed samples of
+    the scrape it answers: an exemplar is one example trace, valid whichever worker served it,
+    so every OpenMetrics scrape carries the answering worker's links to traces. Bounded by the
+    label guard's cardinality times the buckets.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+    def note(self, spec: MetricSpec, values: tuple[str, ...], exemplar: dict[str, str], value: float) -> None:
+        from prometheus_client.samples import Exemplar
+
+        labels = list(zip(spec.label_names, values, strict=True))
+        if spec.kind is Kind.HISTOGRAM:
+            from prometheus_client import Histogram
+            from prometheus_client.utils import floatToGoString
+
+            bounds = (*(spec.buckets or Histogram.DEFAULT_BUCKETS), float("inf"))
+            labels.append(("le", floatToGoString(next(b for b in bounds if value <= b))))  # type: ignore[no-untyped-call]
+            name = f"{spec.prom}_bucket"
+        else:
+            name = spec.prom if spec.prom.endswith("_total") else f"{spec.prom}_total"
+        self._latest[(name, tuple(sorted(labels)))] = Exemplar(exemplar, value, time.time())
+
+    def get(self, name: str, labels: dict[str, str]) -> Any:
+        """The exemplar for the sample ``name{labels}``, or ``None``."""
+        return self._latest.get((name, tuple(sorted(labels.items()))))
+
+    def clear(self) -> None:
+        self._latest.clear()
+
+
+EXEMPLARS: Final = ExemplarStore()
+
+
 class Instruments:
     """Every event-driven catalog metric, created once in ``registry``.
 
@@ -157,7 +203,9 @@ class Instruments:
         self.total_budget = _checked_budget(total_budget)
         self._series: dict[MetricSpec, int] = {}
         self._total = 0
-        self.exemplars = exemplars and not multiprocess_enabled()
+        self.exemplars = exemplars
+        # Multiprocess: the files hold no exemplars; this worker keeps its latest ones instead.
+        self._keep_exemplars = exemplars and multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
         self._children: dict[tuple[MetricSpec, tuple[str, ...]], Any] = {}
         self._named: dict[tuple[Any, ...], Any] = {}
@@ -282,11 +330,15 @@ class Instruments:
         """Count, with an exemplar linking to the current trace when possible."""
         exemplar = current_exemplar() if self.exemplars else None
         (self._by_name(spec, labels) if labels else self.child(spec, *values)).inc(amount, exemplar)
+        if exemplar is not None and self._keep_exemplars:
+            EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, amount)
 
     def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Observe ``value`` in a histogram, with an exemplar when possible."""
         exemplar = current_exemplar() if self.exemplars else None
         (self._by_name(spec, labels) if labels else self.child(spec, *values)).observe(value, exemplar)
+        if exemplar is not None and self._keep_exemplars:
+            EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, value)
 
     def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Set a gauge."""
@@ -299,12 +351,24 @@ class Instruments:
                 return
             self.registry.register(collector)
             self._collectors.append(collector)
+        # --- multiprocess: under several workers a scrape reads only files; write them ---
+        if multiprocess_enabled():
+            from telemetry import multiprocess
+
+            multiprocess.publish(collector, shared=getattr(collector, "multiprocess_shared", False))
 
     def unregister(self, collector: Collector) -> None:
         with self._lock:
             if any(existing is collector for existing in self._collectors):
                 self.registry.unregister(collector)
                 self._collectors = [c for c in self._collectors if c is not collector]
+        # --- multiprocess ---
+        if multiprocess_enabled():
+            from telemetry import multiprocess
+
+            found = multiprocess.publisher()
+            if found is not None:
+                found.remove(collector)
 
 
 def _fold(spec: MetricSpec, values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

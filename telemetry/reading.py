@@ -128,6 +128,9 @@ class WatchSet:
     names still watched are exported.
     """
 
+    # Several workers: one table / queue for all of them, read by one worker only.
+    multiprocess_shared = True
+
     def __init__(self, label: str, describe: Callable[[], list[Any]]) -> None:
         self.label = label
         self._describe = describe

@@ -9,7 +9,8 @@ Usage::
 What it adds, in this order from the outside in: OpenTelemetry's FastAPI instrumentation
 (server spans; ``/metrics`` and ``/health`` excluded), :class:`CorrelationIdMiddleware`, and
 :class:`HttpServerMiddleware`, which records ``http_server_request_duration_seconds`` with
-trace exemplars and turns an unhandled exception into one structured ERROR log and a
+trace exemplars (not for ``/metrics`` and ``/health``: a scrape is not a request) and turns
+an unhandled exception into one structured ERROR log and a
 ``500 {"error", "correlation_id"}`` answer with no internals. Validation errors answer 422
 and ``HTTPException`` keeps its status, in the same envelope. Instrumenting the same app
 twice changes nothing; :func:`uninstrument_app` takes all of it out again (before the app
@@ -180,13 +181,23 @@ class CorrelationIdMiddleware:
 
 
 class HttpServerMiddleware:
-    """Request-duration histogram and the last-resort handler for unhandled exceptions."""
+    """Request-duration histogram and the last-resort handler for unhandled exceptions.
 
-    def __init__(self, app: ASGIApp, instruments: Instruments) -> None:
+    ``unobserved``: paths (``/metrics``, ``/health/...``) answered but not counted, so a
+    scrape or a probe never moves the HTTP SLO's request counts. Under several workers the
+    lifespan shutdown also deletes this worker's live-gauge files (uvicorn re-raises SIGTERM
+    after it, so ``atexit`` never runs).
+    """
+
+    def __init__(self, app: ASGIApp, instruments: Instruments, unobserved: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.instruments = instruments
+        self.unobserved = unobserved
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _cleanup_on_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -211,7 +222,8 @@ class HttpServerMiddleware:
             self._log_unhandled(scope, exc)
             await self._send_500(tracking_send)
         finally:
-            self._observe(scope, status, time.perf_counter() - started, failure)
+            if self.unobserved is None or not self.unobserved(scope.get("path", "")):
+                self._observe(scope, status, time.perf_counter() - started, failure)
 
     def _observe(self, scope: Scope, status: int, elapsed: float, failure: str = "") -> None:
         try:
@@ -298,6 +310,36 @@ def _install_handlers(app: Any) -> None:
 
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(HTTPException, http_error)
+
+
+def _cleanup_on_shutdown(send: Send) -> Send:
+    """Wrap the lifespan ``send``: once shutdown is complete (or failed), this worker's
+    multiprocess live files go (see :func:`telemetry.multiprocess.process_exit`)."""
+
+    async def lifespan_send(message: Message) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            from telemetry.metrics import multiprocess_enabled
+
+            if multiprocess_enabled():
+                from telemetry.multiprocess import process_exit
+
+                process_exit()
+        await send(message)
+
+    return lifespan_send
+
+
+def _unobserved(metrics_path: str | None, excluded_urls: str) -> Callable[[str], bool]:
+    """The paths not counted as requests: ``metrics_path`` and what ``excluded_urls`` (the
+    span exclusion, full URLs) matches, tested on the path alone."""
+    import re
+
+    pattern = re.compile(excluded_urls)
+
+    def unobserved(path: str) -> bool:
+        return path == metrics_path or pattern.search(f"http://host{path}") is not None
+
+    return unobserved
 
 
 class AccessMiddleware:
@@ -401,7 +443,9 @@ def instrument_app(
     # add_middleware puts the newest outermost: correlation wraps the error handler, so the
     # 500 envelope and its log line carry the request's correlation ID.
     app.add_middleware(AccessMiddleware, policies=policies)  # innermost: refusals are counted
-    app.add_middleware(HttpServerMiddleware, instruments=telemetry.instruments)
+    app.add_middleware(
+        HttpServerMiddleware, instruments=telemetry.instruments, unobserved=_unobserved(metrics_path, excluded_urls)
+    )
     app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     ours = [item for item in app.user_middleware if item not in middleware_before]
     _install_handlers(app)

@@ -1,8 +1,9 @@
 """Several worker processes, one ``/metrics`` (prometheus-client multiprocess mode).
 
-Real gunicorn and ``uvicorn --workers 2`` servers run :mod:`tests.hardening.mp_app`; the tests
+Real gunicorn and ``uvicorn --workers 2`` servers run :mod:`tests.multiprocess.app`; the tests
 check that a scrape on any worker reports the sum over all workers, that live gauges forget
-dead workers while counters keep their counts, and exactly which files are cleaned.
+dead workers while counters keep their counts, and exactly which files are cleaned. The
+per-signal tests (breakers, pools, backlog, SIGTERM) are in ``tests/multiprocess``.
 """
 
 from __future__ import annotations
@@ -10,85 +11,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from telemetry.testing import eventually, require_service
+from telemetry.testing import eventually
+from tests.multiprocess.servers import free_port, gunicorn_command, running, uvicorn_command, worker_env
 
 pytestmark = pytest.mark.slow  # real gunicorn/uvicorn workers in subprocesses
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def worker_env(directory: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    env.update({"PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": str(ROOT), "OTEL_TRACES_EXPORTER": "none"})
-    return env
-
-
-@contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], port: int, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (cwd / "server.log").open("wb")
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/hit", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, (cwd / "server.log").read_text()
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not start: {(cwd / 'server.log').read_text()}")
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        log.close()
-
-
-def hit(port: int, times: int) -> set[int]:
-    """``times`` requests, each on a new connection so the kernel spreads them over workers."""
-    pids = set()
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_keepalive_connections=0)) as client:
-        for _ in range(times):
-            response = client.get("/hit")
-            assert response.status_code == 200
-            pids.add(response.json()["pid"])
-    return pids
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
+APP = "tests.multiprocess.app:app"
 HITS = ("resilience_retry_scheduled_total", (("error_type", ""), ("retry_name", "hit")))
 HIT_REQUESTS = (
     "http_server_request_duration_seconds_count",
@@ -123,33 +61,17 @@ def files_of(directory: Path, pid: int) -> list[str]:
 def test_gunicorn_two_workers_sum_and_child_exit(tmp_path: Path) -> None:
     """gunicorn, 2 uvicorn workers: /metrics on any worker sums both; when a worker is killed,
     child_exit deletes its live-gauge files, its counter files stay and its counts are kept."""
-    require_service(
-        shutil.which("gunicorn") is not None or (Path(sys.executable).parent / "gunicorn").exists(), "gunicorn"
-    )
     directory = tmp_path / "prom"
-    (directory / "stale_123.db").parent.mkdir()
+    directory.mkdir()
     (directory / "counter_999999.db").write_bytes(b"left over from a previous run")
     port = free_port()
-    config = tmp_path / "gunicorn.conf.py"
-    config.write_text(
-        textwrap.dedent(f"""
-            from telemetry import multiprocess
-            multiprocess.prepare({str(directory)!r})
-            child_exit = multiprocess.child_exit
-            bind = "127.0.0.1:{port}"
-            workers = 2
-            worker_class = "uvicorn.workers.UvicornWorker"
-            graceful_timeout = 2
-        """),
-        encoding="utf-8",
-    )
-    command = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(config), "tests.hardening.mp_app:app"]
-    with running(command, worker_env(directory), port, tmp_path):
+    command = gunicorn_command(tmp_path, directory, port, APP, 2)
+    with running(command, worker_env(directory), port, tmp_path) as server:
         assert not (directory / "counter_999999.db").exists()  # prepare() wiped the previous run
-        pids = hit(port, 150)
-        while len(pids) < 2:
-            pids |= hit(port, 50)
-        served = scrape(port)
+        pids = server.workers(2)
+        for _ in range(150):
+            server.request("GET", "/hit")
+        served = server.scrape()[1]
         requests = served[HIT_REQUESTS]
         total = int(requests)
         assert served[HITS] == requests
@@ -162,9 +84,9 @@ def test_gunicorn_two_workers_sum_and_child_exit(tmp_path: Path) -> None:
         left = files_of(directory, victim)
         assert f"gauge_livemax_{victim}.db" not in left
         assert f"counter_{victim}.db" in left  # by design: the dead worker's counts stay in the sum
-        survivors = hit(port, 40)
+        survivors = {server.worker_of(server.request("GET", "/hit")) for _ in range(40)}
         assert victim not in survivors
-        after = scrape(port)
+        after = server.scrape()[1]
         assert after[HITS] == total + 40
         assert after[HIT_REQUESTS] == total + 40
         assert after[DEGRADED] == 1.0
@@ -176,32 +98,18 @@ def test_uvicorn_workers_sum_and_sweep_on_scrape(tmp_path: Path) -> None:
     directory = tmp_path / "prom"
     directory.mkdir()
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tests.hardening.mp_app:app",
-        "--workers",
-        "2",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    with running(command, worker_env(directory), port, tmp_path):
-        pids = hit(port, 150)
-        for _ in range(10):
-            if len(pids) >= 2:
-                break
-            pids |= hit(port, 50)
-        served = scrape(port)
+    with running(uvicorn_command(port, APP, 2), worker_env(directory), port, tmp_path) as server:
+        pids = server.workers(2)
+        for _ in range(150):
+            server.request("GET", "/hit")
+        served = server.scrape()[1]
         assert served[HITS] == served[HIT_REQUESTS] >= 150
         victim = min(pids)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 15
         while f"gauge_livemax_{victim}.db" in files_of(directory, victim) and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                scrape(port)
+            with contextlib.suppress(httpx.HTTPError, AssertionError):
+                server.scrape()
             time.sleep(0.2)
         # Live gauges gone; counters and histograms stay by design (no relay runs here, so there
         # is no timestamp gauge: a heartbeat exists only once a relay polled).
@@ -209,7 +117,7 @@ def test_uvicorn_workers_sum_and_sweep_on_scrape(tmp_path: Path) -> None:
             f"counter_{victim}.db",
             f"histogram_{victim}.db",
         ]
-        after = scrape(port)
+        after = server.scrape()[1]
         assert after[HITS] == served[HITS]
         assert after[DEGRADED] == 1.0
 

@@ -57,6 +57,9 @@ def _open(q: Builder, cfg: RulesConfig) -> AlertRule:
     """No closed sample for the whole window: open, or cycling open <-> half-open (a rule on
     ``state="open"`` with ``for`` would restart at every half-open probe and never fire).
 
+    ``min`` over what the grouping folds: under several workers each worker has its own
+    breaker (``worker`` label), and one that did not close in any worker is open.
+
     The window must be covered: a breaker whose series are born open (state restored from
     shared storage, a new instance joining while it is open) has no closed sample in a window
     that holds only its first sample, and would otherwise fire after ``breaker_pending``.
@@ -67,7 +70,7 @@ def _open(q: Builder, cfg: RulesConfig) -> AlertRule:
         cfg,
         name="CircuitBreakerOpen",
         expr=(
-            f"label_replace(\n  (\n    max {q.by(state, name, instance=True)} "
+            f"label_replace(\n  (\n    min {q.by(state, name, instance=True)} "
             f"(max_over_time({q.series(state, state='closed')}[{window}])) == 0\n"
             f"  )\n  and {q.on(state, name, instance=True)}\n"
             f"  {q.covered(state, window, name, instance=True, state='closed')},\n"

@@ -25,7 +25,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     count, maximum = c.DB_CLIENT_CONNECTION_COUNT, c.DB_CLIENT_CONNECTION_MAX
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
     waits = c.DB_CLIENT_CONNECTION_WAIT_TIME
-    used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
+    state = c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom
+    used = {state: "used"}
     trace = (span(c.POOL_NAME),)
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     window = cfg.pool_timeouts_window
@@ -87,9 +88,11 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             AlertRule(
                 name="DatabasePoolSaturated",
                 dashboard_vars=((instance, instance), ("pool", pool)),
+                # Compared series by series, then folded: under several workers each worker
+                # has its own pool (``worker`` label), and one saturated worker is enough.
                 expr=(
-                    f"sum {q.by(count, pool, instance=True)} ({q.series(count, **used)})\n"
-                    f">=\nsum {q.by(maximum, pool, instance=True)} ({q.series(maximum)})"
+                    f"max {q.by(count, pool, instance=True)} (\n  {q.series(count, **used)}\n"
+                    f"  >= ignoring ({state}) {q.series(maximum)}\n)"
                 ),
                 for_=cfg.pool_saturated_for,
                 severity="warning",

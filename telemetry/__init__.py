@@ -49,12 +49,15 @@ def instrument(
     metrics_token: str | None = None,
     metrics_allow: Sequence[str] = (),
     protected_paths: Sequence[str] = (),
+    client_spans: bool = True,
     **setup_options: Any,
 ) -> Telemetry:
     """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
 
-    ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry,
-    see :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
+    ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry and,
+    unless ``client_spans=False``, a CLIENT span per query (children of the request's span, so
+    a trace shows which statement failed), see
+    :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
     ``metrics_allow`` and ``protected_paths`` restrict ``/metrics`` (and e.g.
     ``/health/detailed``), see :func:`telemetry.integrations.fastapi.instrument_app`.
     Calling it again, with the same or another app, never registers anything twice.
@@ -73,5 +76,5 @@ def instrument(
     if engine is not None:
         from telemetry.integrations.sqlalchemy import instrument_engine
 
-        instrument_engine(engine, telemetry=result)
+        instrument_engine(engine, telemetry=result, client_spans=client_spans)
     return result

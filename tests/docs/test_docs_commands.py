@@ -70,7 +70,7 @@ def test_the_docs_show_cli_commands() -> None:
 
 def test_every_cli_command_in_the_docs_runs(tmp_path: Path) -> None:
     """Each block runs in a fresh directory holding the README's ops.yml: every command exits 0, and the
-    files land where the docs say (./alerts/, or under --root)."""
+    files land where the docs say (./alerts/ or ./dashboards/, or under --root)."""
     for tool in ("promtool", "amtool"):
         require_service(shutil.which(tool) is not None, f"{tool} (scripts/install-tools.sh)")
     for number, block in enumerate(cli_blocks()):
@@ -82,7 +82,10 @@ def test_every_cli_command_in_the_docs_runs(tmp_path: Path) -> None:
             assert result.returncode == 0, f"{command!r}: {result.stdout}{result.stderr}"
         if any(command.startswith(_CLI) and " generate" in command and "--check" not in command for command in block):
             written = sorted(p.relative_to(where).as_posix() for p in where.rglob("*") if p.is_file())
-            assert "alerts/alertmanager.yml" in written or "deploy/alerts/alertmanager.yml" in written, written
+            expected = "dashboards/overview.json" if "--only dashboards" in block[0] else "alerts/alertmanager.yml"
+            assert expected in written, written
+            if any("--root deploy" in command for command in block):
+                assert f"deploy/{expected}" in written, written
 
 
 def test_root_decides_where_files_land(tmp_path: Path) -> None:

@@ -15,30 +15,44 @@ from typing import TYPE_CHECKING, Any
 
 from telemetry.bootstrap import Telemetry, setup
 from telemetry.breaker import Breaker, circuit_breaker
+from telemetry.bulkheads import Bulkhead, BulkheadFullError, bulkhead, bulkhead_reporter
 from telemetry.correlation import get_correlation_id
 from telemetry.fallback import fallback_used, set_degraded
 from telemetry.logging import configure_logging
+from telemetry.ratelimit import rate_limiter
 from telemetry.recorder import record
+from telemetry.recovery import recovery_job, watch_recovery_backlog
 from telemetry.retry import retry_abandoned, retry_exhausted, retry_scheduled, retry_succeeded
+from telemetry.timeouts import time_budget, timeout, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
     "Breaker",
+    "Bulkhead",
+    "BulkheadFullError",
     "Telemetry",
+    "bulkhead",
+    "bulkhead_reporter",
     "circuit_breaker",
     "configure_logging",
     "fallback_used",
     "get_correlation_id",
     "instrument",
+    "rate_limiter",
     "record",
+    "recovery_job",
     "retry_abandoned",
     "retry_exhausted",
     "retry_scheduled",
     "retry_succeeded",
     "set_degraded",
     "setup",
+    "time_budget",
+    "timeout",
+    "wait_for",
+    "watch_recovery_backlog",
 ]
 
 

@@ -608,6 +608,216 @@ TELEMETRY_EXPORT_DROPPED: Final = MetricSpec(
     source="self",
 )
 
+
+# === timeouts, rate limiters, bulkheads and recovery jobs (issue 21) =========================
+# One block, appended after the others: each pattern's specs stay together and the structure
+# work on the families above never meets these lines.
+TIMEOUT_OPERATION: Final = Label(
+    "timeout.operation", None, "the operation under a time budget, e.g. `db.orders.insert`"
+)
+TIMEOUT_OUTCOMES: Final = ("success", "failure", "timeout")
+TIMEOUT_CALLS: Final = MetricSpec(
+    name="resilience.timeout.calls",
+    kind=Kind.COUNTER,
+    unit="{call}",
+    description=(
+        "Operations run under a time budget, by outcome; `timeout` means the budget ran out "
+        "(pool, health-check, S3 and retry timeouts keep their own metrics and are not counted here)."
+    ),
+    labels=(TIMEOUT_OPERATION, Label("outcome", TIMEOUT_OUTCOMES, "how the operation ended")),
+    source="timeout",
+)
+TIMEOUT_DURATION: Final = MetricSpec(
+    name="resilience.timeout.duration",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description="Elapsed time of operations run under a time budget, timed-out ones included.",
+    labels=(TIMEOUT_OPERATION,),
+    buckets=_LATENCY_BUCKETS,
+    source="timeout",
+)
+TIMEOUT_BUDGET: Final = MetricSpec(
+    name="resilience.timeout.budget",
+    kind=Kind.GAUGE,
+    unit="s",
+    description="The time budget configured for an operation (the latest one reported).",
+    labels=(TIMEOUT_OPERATION,),
+    source="timeout",
+)
+
+RATELIMIT_LIMITER: Final = Label(
+    "ratelimit.limiter", None, "the rate limiter, e.g. `slowapi` or the service's own name"
+)
+RATELIMIT_LIMIT: Final = Label(
+    "ratelimit.limit", None, "what is limited: a route template or the limit's name, never the client key"
+)
+RATELIMIT_DECISIONS: Final = MetricSpec(
+    name="resilience.ratelimit.decisions",
+    kind=Kind.COUNTER,
+    unit="{request}",
+    description="Requests a rate limiter admitted or rejected, by limit (never by client).",
+    labels=(RATELIMIT_LIMITER, RATELIMIT_LIMIT, Label("outcome", ("admitted", "rejected"), "the decision")),
+    source="ratelimit",
+)
+RATELIMIT_STORAGE_ERRORS: Final = MetricSpec(
+    name="resilience.ratelimit.storage_errors",
+    kind=Kind.COUNTER,
+    unit="{error}",
+    description="Errors of the rate limiter's own storage (e.g. Redis unreachable).",
+    labels=(RATELIMIT_LIMITER, ERROR_TYPE),
+    source="ratelimit",
+)
+RATELIMIT_FALLBACK_ACTIVE: Final = MetricSpec(
+    name="resilience.ratelimit.fallback_active",
+    kind=Kind.GAUGE,
+    unit="{flag}",
+    description="1 while the rate limiter runs on its fallback (per-process counters) because its storage is down.",
+    labels=(RATELIMIT_LIMITER,),
+    source="ratelimit",
+)
+RATELIMIT_FALLBACK_ACTIVATIONS: Final = MetricSpec(
+    name="resilience.ratelimit.fallback_activations",
+    kind=Kind.COUNTER,
+    unit="{activation}",
+    description="Times the rate limiter switched to its fallback, so a switch shorter than a scrape still shows.",
+    labels=(RATELIMIT_LIMITER,),
+    source="ratelimit",
+)
+
+BULKHEAD_NAME: Final = Label("bulkhead.name", None, "the bulkhead (concurrency limit)")
+BULKHEAD_IN_FLIGHT: Final = MetricSpec(
+    name="resilience.bulkhead.in_flight",
+    kind=Kind.UPDOWN,
+    unit="{call}",
+    description="Calls running inside a bulkhead now.",
+    labels=(BULKHEAD_NAME,),
+    source="bulkhead",
+)
+BULKHEAD_LIMIT: Final = MetricSpec(
+    name="resilience.bulkhead.limit",
+    kind=Kind.UPDOWN,
+    unit="{call}",
+    description="The most calls a bulkhead lets run at once.",
+    labels=(BULKHEAD_NAME,),
+    source="bulkhead",
+)
+BULKHEAD_QUEUED: Final = MetricSpec(
+    name="resilience.bulkhead.queued",
+    kind=Kind.UPDOWN,
+    unit="{call}",
+    description="Calls waiting for a place in a bulkhead now.",
+    labels=(BULKHEAD_NAME,),
+    source="bulkhead",
+)
+BULKHEAD_CALLS: Final = MetricSpec(
+    name="resilience.bulkhead.calls",
+    kind=Kind.COUNTER,
+    unit="{call}",
+    description="Calls a bulkhead admitted or rejected (full, queue full, or queue wait ran out).",
+    labels=(BULKHEAD_NAME, Label("outcome", ("admitted", "rejected"), "the bulkhead's decision")),
+    source="bulkhead",
+)
+BULKHEAD_QUEUE_WAIT: Final = MetricSpec(
+    name="resilience.bulkhead.queue.wait_time",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description="Time calls that found the bulkhead full waited for a place; its count is the calls that queued.",
+    labels=(BULKHEAD_NAME,),
+    buckets=_LATENCY_BUCKETS,
+    source="bulkhead",
+)
+
+RECOVERY_NAME: Final = Label(
+    "recovery.name", None, "the recovery path: work parked for later and the job that drains it, e.g. `deposits`"
+)
+RECOVERY_PARKED: Final = MetricSpec(
+    name="resilience.recovery.parked",
+    kind=Kind.COUNTER,
+    unit="{item}",
+    description="Items parked for later because a dependency was down (e.g. deposits set to PENDING_NETWORK_RECOVERY).",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+)
+RECOVERY_BACKLOG: Final = MetricSpec(
+    name="resilience.recovery.backlog",
+    kind=Kind.GAUGE,
+    unit="{item}",
+    description="Parked items waiting for recovery, read from the service's table at scrape time.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+    scrape_time=True,
+)
+RECOVERY_OLDEST_PARKED_AGE: Final = MetricSpec(
+    name="resilience.recovery.oldest_parked_age",
+    kind=Kind.GAUGE,
+    unit="s",
+    description="Age of the oldest parked item, read at scrape time (0 when nothing is parked).",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+    scrape_time=True,
+)
+RECOVERY_BACKLOG_STALE: Final = MetricSpec(
+    name="resilience.recovery.backlog_stale",
+    kind=Kind.GAUGE,
+    unit="{flag}",
+    description="1 when the recovery backlog values are a cached reading because the query failed or timed out.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+    scrape_time=True,
+    exempt="a diagnostic of the collector itself; the backlog alert reads the cached values; failed reads are logged",
+)
+RECOVERY_DEPENDENCY_AVAILABLE: Final = MetricSpec(
+    name="resilience.recovery.dependency_available",
+    kind=Kind.GAUGE,
+    unit="{flag}",
+    description="1 while the dependency the parked work waits for is available, 0 while it is down.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+)
+RECOVERY_DEPENDENCY_RETURNS: Final = MetricSpec(
+    name="resilience.recovery.dependency_returns",
+    kind=Kind.COUNTER,
+    unit="{event}",
+    description="Times the dependency came back, the trigger for a recovery run.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+)
+RECOVERY_DEPENDENCY_RETURNED: Final = MetricSpec(
+    name="resilience.recovery.dependency_returned_timestamp",
+    kind=Kind.GAUGE,
+    unit="s",
+    description="Unix time the dependency last came back: a backlog is expected to drain from then on.",
+    labels=(RECOVERY_NAME,),
+    source="recovery",
+)
+RECOVERY_OUTCOMES: Final = ("success", "partial", "failure")
+RECOVERY_RUNS: Final = MetricSpec(
+    name="resilience.recovery.runs",
+    kind=Kind.COUNTER,
+    unit="{run}",
+    description="Recovery runs by outcome: everything recovered, some items failed, or the run itself failed.",
+    labels=(RECOVERY_NAME, Label("outcome", RECOVERY_OUTCOMES, "the run's outcome")),
+    source="recovery",
+)
+RECOVERY_ITEMS: Final = MetricSpec(
+    name="resilience.recovery.items",
+    kind=Kind.COUNTER,
+    unit="{item}",
+    description="Parked items a recovery run handled, by outcome.",
+    labels=(RECOVERY_NAME, Label("outcome", ("recovered", "failed"), "the item's outcome")),
+    source="recovery",
+)
+RECOVERY_RUN_DURATION: Final = MetricSpec(
+    name="resilience.recovery.run.duration",
+    kind=Kind.HISTOGRAM,
+    unit="s",
+    description="Duration of recovery runs.",
+    labels=(RECOVERY_NAME,),
+    buckets=_LAG_BUCKETS,
+    source="recovery",
+)
+# === end of the issue 21 block ==============================================================
+
 CATALOG: Final[tuple[MetricSpec, ...]] = tuple(
     value for value in list(globals().values()) if isinstance(value, MetricSpec)
 )

@@ -7,6 +7,7 @@ files that still import them from here; new code imports ``telemetry.testing`` d
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,30 @@ def _fresh_state() -> Iterator[None]:
     state.reset()
     yield
     state.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stamina_hooks() -> Iterator[None]:
+    """stamina keeps its hooks process-wide; tests that do not use stamina run without it."""
+    try:
+        import stamina
+    except ImportError:
+        yield
+        return
+    from stamina.instrumentation import set_on_retry_hooks
+
+    set_on_retry_hooks([])
+    with stamina.set_testing(False):
+        yield
+    set_on_retry_hooks([])
+
+
+@pytest.fixture
+def raising_sink() -> Any:
+    """A sink that fails on every event, counted as the log sink, for ``capture(extra_sinks=[...])``."""
+    from telemetry.testing import RaisingSink
+
+    return RaisingSink("log")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -46,6 +46,7 @@ class Scenario:
     signal: str  # PromQL that becomes non-empty when the metric moved
     path_part: str  # which requests fail, for the example request
     redrive: bool = False  # after the fix, move dead letters back
+    drains: str = ""  # PromQL of a recovery backlog that the fault fills and that must drain after the fix
 
 
 def scenarios() -> list[Scenario]:
@@ -57,6 +58,8 @@ def scenarios() -> list[Scenario]:
             clear={"breaker_open": False},
             signal=f'{catalog.CIRCUIT_STATE.prom}{{state="open"}} == 1',
             path_part="/receipt",
+            # Receipts S3 refused are parked as PENDING_NETWORK_RECOVERY and uploaded once it is back.
+            drains=f'{catalog.RECOVERY_BACKLOG.prom}{{recovery_name="receipts"}}',
         ),
         Scenario(
             name="pool-exhaustion",
@@ -209,7 +212,25 @@ def run_scenario(
         timeline.say(scenario.name, f"dead letters redriven after the fix: {moved} (HTTP {status})")
     outcome.resolved = _wait(lambda: stack.pager.find(scenario.alertname, "resolved"), timeout * 2)
     timeline.say(scenario.name, "resolved" if outcome.resolved else f"NOT RESOLVED within {timeout * 2:.0f}s")
+    if scenario.drains:
+        _report_drain(stack, scenario, timeline, since=started, timeout=timeout)
     return outcome
+
+
+def _backlog(stack: Stack, expr: str) -> float | None:
+    found = stack.query(f"max({expr})")
+    return float(found[0]["value"][1]) if found else None
+
+
+def _report_drain(stack: Stack, scenario: Scenario, timeline: Timeline, *, since: float, timeout: float) -> None:
+    """The recovery path of the scenario: how much work was parked, and that it drained after the fix."""
+    window = f"{max(1, int(time.time() - since) + 1)}s"
+    peak = _backlog(stack, f"max_over_time({scenario.drains}[{window}])") or 0.0
+    timeline.say(scenario.name, f"recovery backlog: {peak:.0f} items parked during the fault")
+    if _wait(lambda: _backlog(stack, scenario.drains) == 0.0, timeout):
+        timeline.say(scenario.name, f"recovery backlog drained: {peak:.0f} parked items recovered after the fix")
+    else:
+        timeline.say(scenario.name, f"recovery backlog NOT drained within {timeout:.0f}s")
 
 
 def write_rules(stack: Stack, folder: Path, *, scale: float) -> list[Path]:

@@ -1,5 +1,10 @@
 """The order service: FastAPI + SQLAlchemy + outbox + broker + S3, instrumented the way a user
-would instrument it (only the package's public API)."""
+would instrument it (only the package's public API).
+
+Receipts that cannot reach S3 are parked as ``PENDING_NETWORK_RECOVERY`` (seed 003's pattern)
+and uploaded in batches by a recovery job once S3 is back; order writes run under a time
+budget, uploads behind a bulkhead, and order creation under a slowapi rate limit.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
+from slowapi import Limiter
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -25,9 +31,11 @@ from examples.orders.settings import Settings
 from examples.orders.storage import Storage
 from telemetry.fallback import fallback_used, set_degraded
 from telemetry.health import HealthRegistry, health_router, sqlalchemy_check
+from telemetry.integrations.slowapi import instrument_limiter
 from telemetry.integrations.sqlalchemy import instrument_engine
 from telemetry.integrations.tenacity import instrument_retrying
 from telemetry.outbox import OutboxRelay, enqueue, outbox_table, watch_outbox
+from telemetry.recovery import PENDING_NETWORK_RECOVERY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -45,6 +53,18 @@ orders = sa.Table(
     sa.Column("receipt_key", sa.String(200)),
 )
 outbox = outbox_table(metadata)
+# Receipts S3 refused, waiting for it to come back (seed 003's PENDING_NETWORK_RECOVERY).
+parked_receipts = sa.Table(
+    "parked_receipts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, nullable=False),
+    sa.Column("receipt_key", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+RECOVERED = "RECOVERED"
 
 
 class NewOrder(BaseModel):
@@ -112,6 +132,9 @@ class Orders:
             ),
             name="orders_db_read",
         )
+        # Generous limits: they are there to be observed, the drill's faults never reach them.
+        self.uploads = telemetry.bulkhead("s3_uploads", 16, max_queue=64, queue_timeout=5.0)
+        self.receipts_job = telemetry.recovery_job("receipts", dependency="s3")
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
 
@@ -121,10 +144,16 @@ class Orders:
         await self.broker.start(self.handle_order_created)
         self.storage.start()
         watch_outbox(self.sync_url)
+        telemetry.watch_recovery_backlog(self.sync_url, name="receipts", table="parked_receipts", min_interval=1.0)
+        self.receipts_job.dependency_returned()  # S3 answered at start-up
         relay = OutboxRelay(
             self.engine, outbox, self.broker.publisher, poll_interval=self.settings.relay_interval, max_attempts=50
         )
-        self._tasks = [asyncio.create_task(relay.run(self._stop)), asyncio.create_task(self.broker.consume(self._stop))]
+        self._tasks = [
+            asyncio.create_task(relay.run(self._stop)),
+            asyncio.create_task(self.broker.consume(self._stop)),
+            asyncio.create_task(self.recover_receipts()),
+        ]
 
     async def stop(self) -> None:
         self._stop.set()
@@ -145,7 +174,7 @@ class Orders:
         log.info("order.created.processed", message_id=getattr(message, "message_id", None))
 
     async def create(self, order: NewOrder) -> int:
-        async with AsyncSession(self.engine) as session, session.begin():
+        async with telemetry.timeout("orders.create", 5.0), AsyncSession(self.engine) as session, session.begin():
             if self.faults.db_delay:
                 await asyncio.sleep(self.faults.db_delay)
             result = await session.execute(orders.insert().values(item=order.item, quantity=order.quantity))
@@ -164,7 +193,10 @@ class Orders:
 
     async def attach_receipt(self, order_id: int, receipt: Receipt) -> dict[str, Any]:
         key = f"receipts/{order_id}/{uuid.uuid4().hex}.txt"
-        outcome = await self.storage.put(key, receipt.text.encode())
+        async with self.uploads:
+            outcome = await self.storage.put(key, receipt.text.encode())
+        if outcome != "stored":
+            await self.park_receipt(order_id, key, receipt.text)
         if outcome == "rejected":
             fallback_used("receipt_upload", "breaker_open")
             set_degraded("receipts", degraded=True, reason="s3 breaker open")
@@ -175,6 +207,61 @@ class Orders:
         async with self.engine.begin() as conn:
             await conn.execute(orders.update().where(orders.c.id == order_id).values(receipt_key=key))
         return {"id": order_id, "receipt": key}
+
+    async def park_receipt(self, order_id: int, key: str, text: str) -> None:
+        """S3 refused the upload: keep the receipt for the recovery job (the caller still gets its error)."""
+        from datetime import datetime, timezone
+
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                parked_receipts.insert().values(
+                    order_id=order_id,
+                    receipt_key=key,
+                    body=text,
+                    status=PENDING_NETWORK_RECOVERY,
+                    created_at=datetime.now(timezone.utc),
+                )
+            )
+        self.receipts_job.dependency_lost()
+        self.receipts_job.parked(reason="s3_unavailable")
+
+    async def recover_receipts(self, interval: float = 1.0, batch: int = 20) -> None:
+        """The recovery job: while S3's breaker is closed, upload parked receipts in batches."""
+        while not self._stop.is_set():
+            await asyncio.sleep(interval)
+            if self.storage.breaker.current_state != "closed":
+                continue
+            with contextlib.suppress(Exception):
+                await self._recover_batch(batch)
+
+    async def _recover_batch(self, batch: int) -> None:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(parked_receipts)
+                    .where(parked_receipts.c.status == PENDING_NETWORK_RECOVERY)
+                    .order_by(parked_receipts.c.id)
+                    .limit(batch)
+                )
+            ).all()
+        if not rows:
+            return
+        with self.receipts_job.run() as run:
+            for row in rows:
+                if await self.storage.put(row.receipt_key, row.body.encode()) != "stored":
+                    # S3 is not back after all: stop here, the rest stays parked for the next round.
+                    run.failed()
+                    self.receipts_job.dependency_lost()
+                    break
+                self.receipts_job.dependency_returned()  # an upload went through: S3 is back
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        parked_receipts.update().where(parked_receipts.c.id == row.id).values(status=RECOVERED)
+                    )
+                    await conn.execute(
+                        orders.update().where(orders.c.id == row.order_id).values(receipt_key=row.receipt_key)
+                    )
+                run.recovered()
 
     async def apply_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
         self.faults.update(changes)
@@ -225,12 +312,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="orders (reference service)", lifespan=lifespan)
     app.state.orders = orders_service
+    # Per client address; in-memory here, Redis (storage_uri=...) when several processes serve.
+    limiter = Limiter(key_func=lambda request: request.client.host if request.client else "-")
+    app.state.limiter = limiter
+    instrument_limiter(limiter, app=app)
 
     def service() -> Orders:
         return orders_service
 
     @app.post("/orders", status_code=201)
-    async def create_order(order: NewOrder) -> dict[str, int]:
+    @limiter.limit("6000/minute")
+    async def create_order(request: Request, order: NewOrder) -> dict[str, int]:  # noqa: ARG001 - slowapi reads it
         return {"id": await service().create(order)}
 
     @app.get("/orders/{order_id}")

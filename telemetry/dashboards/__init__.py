@@ -8,7 +8,7 @@ Usage::
     exprs = dashboards.expressions()  # every PromQL expression of every panel
 
 Each dashboard is one module (``overview``, ``breakers``, ``retries``, ``pools``, ``queues``,
-``dependencies``) with a ``board()`` function; :mod:`telemetry.dashboards._grafana`
+``dependencies``, ``toolbox``) with a ``board()`` function; :mod:`telemetry.dashboards._grafana`
 renders them through grafanalib into clean JSON for Grafana 10 to 12. Rendering needs the
 ``dashboards`` extra (grafanalib); reading expressions does not.
 """
@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from telemetry.dashboards import breakers, dependencies, overview, pools, queues, retries
+from telemetry.dashboards import breakers, dependencies, overview, pools, queues, retries, toolbox
 from telemetry.dashboards._grafana import Board, render
 
 __all__ = ["BOARDS", "DIRECTORY", "boards", "dashboards", "expressions", "generate", "substitute"]
@@ -28,11 +28,11 @@ __all__ = ["BOARDS", "DIRECTORY", "boards", "dashboards", "expressions", "genera
 DIRECTORY: Final = Path("dashboards")
 _PREFIX: Final = "rt-"
 # navigation order
-BOARDS: Final = (overview, breakers, retries, pools, queues, dependencies)
+BOARDS: Final = (overview, breakers, retries, pools, queues, dependencies, toolbox)
 
 
 def boards() -> list[Board]:
-    """The six dashboard descriptions, in navigation order."""
+    """The dashboard descriptions, in navigation order."""
     return [module.board() for module in BOARDS]
 
 

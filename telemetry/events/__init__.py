@@ -15,6 +15,7 @@ from telemetry.events.breaker import (
     CircuitOpened,
     CircuitStateChanged,
 )
+from telemetry.events.bulkhead import BulkheadCallRejected
 from telemetry.events.dependency import DependencyCallFailed, DependencyCallSucceeded
 from telemetry.events.dlq import (
     InvalidHeaderIgnored,
@@ -45,10 +46,26 @@ from telemetry.events.pool import (
     PoolExhausted,
     PoolTimedOut,
 )
+from telemetry.events.ratelimit import (
+    RateLimitFallbackEntered,
+    RateLimitFallbackExited,
+    RateLimitRejected,
+    RateLimitStorageFailed,
+)
+from telemetry.events.recovery import (
+    RecoveryDependencyLost,
+    RecoveryDependencyReturned,
+    RecoveryRunCompleted,
+    RecoveryRunCompletedWithFailures,
+    RecoveryRunFailed,
+    WorkParked,
+)
 from telemetry.events.retry import RetryAbandoned, RetryExhausted, RetryScheduled, RetrySucceeded
+from telemetry.events.timeout import OperationTimedOut
 
 __all__ = [
     "Attributes",
+    "BulkheadCallRejected",
     "CircuitCallFailed",
     "CircuitCallRejected",
     "CircuitClosed",
@@ -70,6 +87,7 @@ __all__ = [
     "MessageRedriveFailed",
     "MessageRedriven",
     "MessageRetryScheduled",
+    "OperationTimedOut",
     "OutboxEnqueued",
     "OutboxMessageAbandoned",
     "OutboxPolled",
@@ -79,8 +97,18 @@ __all__ = [
     "PoolConnectionInvalidated",
     "PoolExhausted",
     "PoolTimedOut",
+    "RateLimitFallbackEntered",
+    "RateLimitFallbackExited",
+    "RateLimitRejected",
+    "RateLimitStorageFailed",
+    "RecoveryDependencyLost",
+    "RecoveryDependencyReturned",
+    "RecoveryRunCompleted",
+    "RecoveryRunCompletedWithFailures",
+    "RecoveryRunFailed",
     "RetryAbandoned",
     "RetryExhausted",
     "RetryScheduled",
     "RetrySucceeded",
+    "WorkParked",
 ]

@@ -122,6 +122,25 @@ class RulesConfig:
     latency_threshold: float = 0.5  # seconds; must be a bucket of the HTTP duration histogram
     slo_windows: tuple[SloWindow, ...] = _WORKBOOK_WINDOWS
 
+    # --- timeouts, rate limiters, bulkheads and recovery jobs
+    timeout_ratio: float = 0.05  # share of an operation's calls that ran out of their budget
+    timeout_min_rate: float = 0.05  # calls per second below which nothing pages (3/min)
+    timeout_for: str = "10m"
+    ratelimit_rejection_ratio: float = 0.25  # share of a limit's requests rejected
+    ratelimit_min_rate: float = 0.1  # requests per second below which nothing pages
+    ratelimit_rejection_for: str = "10m"
+    ratelimit_fallback_for: str = "5m"  # limiter on its fallback (per-process limits) this long
+    bulkhead_saturation_ratio: float = 0.9  # in flight / limit
+    bulkhead_saturated_for: str = "10m"
+    bulkhead_rejections_window: str = "10m"
+    bulkhead_rejections_threshold: float = 0  # rejected calls in the window
+    bulkhead_rejections_for: str = "1m"
+    recovery_drain_window: str = "15m"  # dependency back, backlog no smaller than this long ago
+    recovery_drain_for: str = "5m"
+    recovery_failure_window: str = "30m"
+    recovery_failures: int = 3  # failed runs in the window, with no successful run
+    recovery_failure_for: str = "1m"
+
     # --- links in annotations
     runbook_base_url: str = "https://github.com/resilience-telemetry/resilience-telemetry/blob/main/alerts/runbooks.md"
     dashboard_base_url: str = "http://localhost:3000"

@@ -70,14 +70,14 @@ def test_promtool_check_rules_with_lint(promtool) -> None:
     """Every generated rule file passes `promtool check rules --lint=all --lint-fatal`."""
     result = run(promtool, "check", "rules", "--lint=all", "--lint-fatal", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(RULE_FILES) == 8
+    assert result.stdout.count("SUCCESS") == len(RULE_FILES) == 12
 
 
 def test_promtool_unit_tests_pass(promtool) -> None:
     """`promtool test rules` passes on every committed unit-test file."""
     result = run(promtool, "test", "rules", *(path.name for path in TEST_FILES), cwd=ALERTS / "tests")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == len(TEST_FILES) == 8
+    assert result.stdout.count("SUCCESS") == len(TEST_FILES) == 12
 
 
 def test_promtool_unit_tests_fail_on_a_wrong_expectation(promtool, tmp_path: Path) -> None:
@@ -273,7 +273,10 @@ def test_cli_generates_rules_from_a_users_config(tmp_path: Path, promtool) -> No
     assert written == sorted(
         [
             f"alerts/{name}.rules.yml"
-            for name in ("breaker", "dependency", "dlq", "meta", "outbox", "pool", "retry", "slo")
+            for name in (
+                *("breaker", "dependency", "dlq", "meta", "outbox", "pool", "retry", "slo"),
+                *("bulkhead", "ratelimit", "recovery", "timeout"),
+            )
         ]
         + ["alerts/alertmanager.yml", "alerts/runbooks.md"]
     )

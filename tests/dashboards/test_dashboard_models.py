@@ -21,6 +21,7 @@ UIDS = {
     "rt-pools": "dashboards/pools.json",
     "rt-outbox-dlq": "dashboards/outbox-dlq.json",
     "rt-dependencies": "dashboards/dependencies.json",
+    "rt-toolbox": "dashboards/toolbox.json",
 }
 # Keys grafanalib 0.7.1 emits that current Grafana treats as legacy (or that the strict schema rejects).
 LEGACY = {"rows", "hideControls", "sharedCrosshair", "style", "__inputs", "time_options", "span", "minSpan", "height"}
@@ -154,7 +155,10 @@ def test_component_variables_come_from_catalog_series(models) -> None:
             metric, label = match.groups()
             assert label in names[metric].label_names, variable["name"]
             seen.add(variable["name"])
-    assert seen == {"breaker", "retry", "pool", "outbox_table", "queue", "dependency", "check"}
+    assert seen == {
+        *("breaker", "retry", "pool", "outbox_table", "queue", "dependency", "check"),
+        *("operation", "limiter", "bulkhead", "recovery"),
+    }
 
 
 def test_latency_targets_ask_for_exemplars(models) -> None:

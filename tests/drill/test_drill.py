@@ -68,6 +68,9 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
         assert example["span_has_correlation_id"], (entry["scenario"], example["spans"])
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "4 of 4 expected pages arrived and resolved" in markdown
+    # The breaker-open fault parks receipts (PENDING_NETWORK_RECOVERY); the recovery job drains them.
+    assert "| breaker-open | recovery backlog drained: " in markdown
+    assert "| breaker-open | recovery backlog: 0 items parked" not in markdown
     assert markdown.count("- **dashboard_url**: http") == len(EXPECTED)
     assert markdown.count("- **trace_search_url**: http") == len(EXPECTED)
     assert run.stdout.splitlines()[-1] == f"HTML report: {out / 'report.html'}"

@@ -426,3 +426,8 @@ INTEGRATIONS: list[Integration] = [
     Integration("sqlalchemy", "telemetry.integrations.sqlalchemy", sqlalchemy_leak, sqlalchemy_flood),
     Integration("outbox", "telemetry.outbox", outbox_leak, outbox_flood),
 ]
+
+# Timeouts, rate limiters, bulkheads and recovery jobs (their drivers live in toolbox.py).
+from .toolbox import TOOLBOX  # noqa: E402 - toolbox.py imports the helpers defined above
+
+INTEGRATIONS += TOOLBOX

@@ -251,6 +251,52 @@ def _fastapi_case() -> Case:
     )
 
 
+# --- slowapi ----------------------------------------------------------------------------------
+def _slowapi_make() -> Any:
+    """A limiter (memory storage) and a decorated endpoint; each exercise uses a client key of its own."""
+    from slowapi import Limiter
+    from starlette.requests import Request
+
+    rounds = [0]
+    limiter = Limiter(key_func=lambda: f"client-{rounds[0]}", storage_uri="memory://")
+
+    @limiter.limit("2/minute")
+    async def quotes(request: Request) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    limiter.contract_round = rounds  # type: ignore[attr-defined]
+    limiter.contract_endpoint = quotes  # type: ignore[attr-defined]
+    return limiter
+
+
+def _slowapi_exercise(limiter: Any) -> None:
+    """Three requests under a 2/minute limit: two admitted (counted, no event), one rejected."""
+    from slowapi.errors import RateLimitExceeded
+    from starlette.requests import Request
+
+    limiter.contract_round[0] += 1
+
+    async def three() -> None:
+        for _ in range(3):
+            scope = {"type": "http", "method": "GET", "path": "/quotes", "headers": [], "query_string": b""}
+            with contextlib.suppress(RateLimitExceeded):
+                await limiter.contract_endpoint(request=Request(scope))
+
+    asyncio.run(three())
+
+
+def _slowapi_case() -> Case:
+    from telemetry.integrations import slowapi as ours
+
+    return Case(
+        make=_slowapi_make,
+        instrument=ours.instrument_limiter,
+        uninstrument=ours.uninstrument_limiter,
+        is_instrumented=ours.is_instrumented,
+        exercise=_slowapi_exercise,
+    )
+
+
 CASES: dict[str, tuple[Callable[[], Case], list[str]]] = {
     "tenacity": (_tenacity_case, ["RetryScheduled", "RetrySucceeded"]),
     "stamina": (_stamina_case, ["RetryScheduled"]),
@@ -259,6 +305,7 @@ CASES: dict[str, tuple[Callable[[], Case], list[str]]] = {
     "botocore": (_botocore_case, ["DependencyCallSucceeded"]),
     "sqlalchemy": (_sqlalchemy_case, ["PoolConnectionInvalidated"]),
     "fastapi": (_fastapi_case, ["request"]),
+    "slowapi": (_slowapi_case, ["RateLimitRejected"]),
 }
 
 

@@ -10,7 +10,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from telemetry.promql import Builder
-from telemetry.rules.families import breaker, dependency, dlq, meta, outbox, pool, retry, slo
+from telemetry.rules.families import (
+    breaker,
+    bulkhead,
+    dependency,
+    dlq,
+    meta,
+    outbox,
+    pool,
+    ratelimit,
+    recovery,
+    retry,
+    slo,
+    timeout,
+)
 
 if TYPE_CHECKING:
     from telemetry.rules.config import RulesConfig
@@ -18,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FAMILIES", "families"]
 
-FAMILIES: Final = (breaker, pool, dependency, retry, outbox, dlq, meta, slo)
+FAMILIES: Final = (breaker, pool, dependency, retry, outbox, dlq, meta, slo, timeout, ratelimit, bulkhead, recovery)
 
 
 def families(config: RulesConfig) -> tuple[Family, ...]:

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 import telemetry
 from telemetry.integrations.sqlalchemy import instrument_engine, pool_name_for, uninstrument_engine
 from telemetry.testing import capture
-from tests.pool.conftest import POOL, count, pool_view
+from tests.integrations.pool_support import POOL, count, pool_view
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 from sqlalchemy import text  # noqa: E402

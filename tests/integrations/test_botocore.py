@@ -16,7 +16,7 @@ from telemetry.integrations.botocore import (
     uninstrument_session,
 )
 from telemetry.testing import capture
-from tests.pool.conftest import FaultProxy, s3_client
+from tests.integrations.pool_support import FaultProxy, s3_client
 
 pytest.importorskip("boto3")
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError

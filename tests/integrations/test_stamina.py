@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from resilience_support import Fatal, Flaky, flaky, run_threads
 
 from telemetry.testing import capture
+from tests.resilience_support import Fatal, Flaky, flaky, run_threads
 
 stamina = pytest.importorskip("stamina")
 from stamina.instrumentation import PrometheusOnRetryHook, get_on_retry_hooks, set_on_retry_hooks  # noqa: E402

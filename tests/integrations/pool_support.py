@@ -1,16 +1,9 @@
-"""Fixtures for the pool and dependency-call tests: SQLite and PostgreSQL engines, scrape helpers."""
+"""Helpers for the pool and dependency-call tests: PostgreSQL URLs, scrape views, an S3 fault proxy."""
 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-
-from telemetry.integrations import sqlalchemy as pool_telemetry
-from tests.conftest import port_open, require
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_NAME = f"{PG_HOST}:{PG_PORT}/test"
@@ -33,48 +26,6 @@ def pool_view(cap: Any, name: str) -> dict[str, float | None]:
 
 def count(cap: Any, metric: str, name: str, **labels: str) -> float | None:
     return cap.sample(metric, **{POOL: name, **labels})
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Any) -> Iterator[Any]:
-    """A factory for file-backed SQLite engines on a QueuePool; disposed (and uninstrumented) after."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import QueuePool
-
-    made: list[Any] = []
-
-    def make(**options: Any) -> Any:
-        options.setdefault("poolclass", QueuePool)
-        engine = create_engine(f"sqlite:///{tmp_path / 'pool.db'}", **options)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        pool_telemetry.uninstrument_engine(engine)
-        engine.dispose()
-
-
-@pytest.fixture
-def postgres() -> None:
-    require(port_open(PG_HOST, PG_PORT), "PostgreSQL on 127.0.0.1:5432")
-
-
-@pytest.fixture
-def pg_schema(postgres: None) -> Iterator[str]:
-    """A schema of the test's own in the `test` database, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    name = f"pool_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url(), poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {name}"))
-        conn.execute(text(f"CREATE TABLE {name}.holders (id serial PRIMARY KEY, holder int NOT NULL)"))
-    yield name
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    admin.dispose()
 
 
 def terminate_backends(pids: list[int]) -> None:
@@ -166,25 +117,6 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[tuple[str, int]]:
-    """moto's S3 in server mode on a loopback port, for the module."""
-    pytest.importorskip("moto.server")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield server.get_host_and_port()
-    server.stop()
-
-
-@pytest.fixture
-def fault_proxy(moto_server: tuple[str, int]) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(moto_server)
-    yield proxy
-    proxy.close()
 
 
 def s3_client(endpoint: str, *, attempts: int = 1, read_timeout: float = 5.0) -> Any:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from opentelemetry.trace import StatusCode
-from resilience_support import Fatal, Flaky, flaky, run_threads
 
 from telemetry.labels import clean
 from telemetry.testing import capture
+from tests.resilience_support import Fatal, Flaky, flaky, run_threads
 
 tenacity = pytest.importorskip("tenacity")
 from telemetry.integrations.tenacity import instrument_retrying, is_instrumented, uninstrument_retrying  # noqa: E402

@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 import pytest
-from resilience_support import one_hot, outcomes
 
 from telemetry.testing import capture
 from tests.conftest import port_open, require
+from tests.resilience_support import one_hot, outcomes
 
 purgatory = pytest.importorskip("purgatory")
 from purgatory.domain.model import OpenedState  # noqa: E402

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from resilience_support import run_threads
 
 import telemetry
 from telemetry.breaker import Breaker, normalize_state
 from telemetry.testing import capture
+from tests.resilience_support import run_threads
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_breaker() -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from opentelemetry.trace import StatusCode
-from resilience_support import one_hot, outcomes, run_threads
 
 from telemetry.testing import capture
 from tests.conftest import port_open, require
+from tests.resilience_support import one_hot, outcomes, run_threads
 
 pybreaker = pytest.importorskip("pybreaker")
 from telemetry.integrations.pybreaker import instrument_breaker, uninstrument_breaker  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 
 from telemetry.integrations.sqlalchemy import instrument_engine, uninstrument_engine
 from telemetry.testing import capture
-from tests.pool.conftest import PG_NAME, POOL, count, pg_url, pool_view, terminate_backends
+from tests.integrations.pool_support import PG_NAME, POOL, count, pg_url, pool_view, terminate_backends
 
 pytest.importorskip("sqlalchemy")
 from sqlalchemy import create_engine, text

@@ -9,7 +9,7 @@ import pytest
 
 from telemetry.integrations.sqlalchemy import instrument_engine
 from telemetry.testing import capture
-from tests.pool.conftest import POOL, count
+from tests.integrations.pool_support import POOL, count
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 contrib = pytest.importorskip("opentelemetry.instrumentation.sqlalchemy")

@@ -16,7 +16,7 @@ import telemetry
 from telemetry.integrations.botocore import instrument_client, uninstrument_client
 from telemetry.integrations.sqlalchemy import instrument_engine, uninstrument_engine
 from telemetry.testing import in_memory_tracer
-from tests.pool.conftest import FaultProxy, pg_url, s3_client
+from tests.integrations.pool_support import FaultProxy, pg_url, s3_client
 
 pytest.importorskip("sqlalchemy")
 import sqlalchemy as sa

@@ -128,23 +128,39 @@ def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     return example
 
 
+_EXAMPLE_CANDIDATES = 40  # failed requests looked at for an example, newest first
+
+
 def _example(
     stack: Stack, service: Service, traffic: Traffic, scenario: Scenario, *, start: float, end: float
 ) -> dict[str, Any]:
     failures = traffic.failures_between(start, end, scenario.path_part)
-    for request in reversed(failures):
+    candidates = []
+    for request in list(reversed(failures))[:_EXAMPLE_CANDIDATES]:
         logs = service.log_lines(request.correlation_id)
         if logs:
             trace_id = next((line["trace_id"] for line in logs if "trace_id" in line), None)
-            return _with_spans(
-                stack,
-                {
-                    "request": f"{request.method} {request.path} -> {request.status}",
-                    "correlation_id": request.correlation_id,
-                    "trace_id": trace_id,
-                    "logs": logs,
-                },
-            )
+            candidates.append((request, logs, trace_id))
+    if candidates:
+        # The latest failure whose trace has a failed dependency span (a query, an S3 operation, a
+        # pool checkout) under the request's span shows where the request failed; else the latest.
+        request, logs, trace_id = next(
+            (
+                candidate
+                for candidate in candidates
+                if candidate[2] and any(span.error and span.parent_span_id for span in stack.otlp.trace(candidate[2]))
+            ),
+            candidates[0],
+        )
+        return _with_spans(
+            stack,
+            {
+                "request": f"{request.method} {request.path} -> {request.status}",
+                "correlation_id": request.correlation_id,
+                "trace_id": trace_id,
+                "logs": logs,
+            },
+        )
     # The consumer's failures happen off the request path: show its dead-letter log line.
     for line in reversed(service.log_path.read_text(errors="replace").splitlines()):
         if '"telemetry.dlq.dead_lettered"' in line or '"telemetry.consumer.retry_scheduled"' in line:

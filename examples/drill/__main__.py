@@ -128,7 +128,7 @@ def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     return example
 
 
-_EXAMPLE_CANDIDATES = 40  # failed requests looked at for an example, newest first
+_EXAMPLE_CANDIDATES = 200  # failed requests looked at for an example, newest first
 
 
 def _example(

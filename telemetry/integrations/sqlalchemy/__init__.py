@@ -149,9 +149,9 @@ def instrument_engine(
 def _add_spans(state: PoolTelemetry, sync: Engine, provider: Any) -> None:
     from opentelemetry import trace
 
-    from telemetry.integrations.sqlalchemy._spans import SCOPE, add_query_spans, has_query_spans
+    from telemetry.integrations.sqlalchemy._spans import add_query_spans, has_query_spans
 
-    state.tracer = trace.get_tracer(SCOPE, None, provider)
+    state.tracer = trace.get_tracer("telemetry.integrations.sqlalchemy", None, provider)  # our pool-checkout spans
     if not has_query_spans(sync):
         state.undo_spans = add_query_spans(sync, provider)
 

@@ -124,7 +124,9 @@ def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     """Add the example's spans as the stand-in collector received them."""
     trace_id = example.get("trace_id")
     # Child spans (queries, S3 calls) end, and so arrive, before the request's own span: wait for it.
-    spans = (_wait(lambda: _with_root(stack.otlp.trace(trace_id)), 5.0, 0.25) or stack.otlp.trace(trace_id)) if trace_id else None
+    spans = None
+    if trace_id:
+        spans = _wait(lambda: _with_root(stack.otlp.trace(trace_id)), 5.0, 0.25) or stack.otlp.trace(trace_id)
     example["spans"] = [f"{span.name} {span.events}" for span in spans or []]
     example["span_has_correlation_id"] = any(
         example["correlation_id"]

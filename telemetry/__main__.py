@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from telemetry.generate import GENERATORS, check, generate_all, write
+from telemetry.rules.config import ConfigError
 
 DESCRIPTION = (
     "Generate the ops files from the metric catalog: Prometheus alert rules, Alertmanager "
@@ -50,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         help="YAML or JSON file: generator name -> options, e.g. 'alerts: {service_label: app}' (RulesConfig fields)",
     )
     args = parser.parse_args(argv)
-    files = generate_all(args.only, _load(args.config) if args.config else None)
+    try:
+        files = generate_all(args.only, _load(args.config) if args.config else None)
+    except ConfigError as exc:
+        # One line naming the key and what is allowed; a traceback would bury it.
+        print(f"resilience-telemetry: {args.config or 'config'}: {exc}", file=sys.stderr)
+        return 2
     if args.check:
         stale = check(args.root, files)
         for path in stale:
@@ -68,10 +74,18 @@ def _load(path: Path) -> dict[str, Any]:
     except ImportError as exc:
         msg = "--config needs PyYAML: pip install 'resilience-telemetry[rules]'"
         raise ImportError(msg) from exc
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"cannot be read as YAML or JSON: {' '.join(str(exc).split())}"
+        raise ConfigError(msg) from exc
     if not isinstance(data, dict):
-        msg = f"{path}: the config must be a mapping of generator name -> options"
-        raise TypeError(msg)
+        msg = "the config must be a mapping of generator name -> options, e.g. {alerts: {...}}"
+        raise ConfigError(msg)
+    unknown = sorted(set(data) - set(GENERATORS))
+    if unknown:
+        msg = f"{unknown[0]}: unknown generator section; allowed: {', '.join(sorted(GENERATORS))}"
+        raise ConfigError(msg)
     return data
 
 

@@ -118,8 +118,6 @@ class Instruments:
     """
 
     def __init__(self, registry: CollectorRegistry, *, label_cap: int = 100, exemplars: bool = True) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
-
         self.registry = registry
         self.exemplars = exemplars and not multiprocess_enabled()
         self._metrics: dict[MetricSpec, Any] = {}
@@ -128,26 +126,26 @@ class Instruments:
         self._collectors: list[Collector] = []
         self._lock = threading.Lock()
         for spec in catalog.CATALOG:
-            if spec.scrape_time:
-                continue
-            names = spec.label_names
-            if spec.kind is Kind.COUNTER:
-                metric: Any = Counter(spec.prom, spec.description, names, registry=registry)
-            elif spec.kind is Kind.HISTOGRAM:
-                metric = Histogram(
-                    spec.prom,
-                    spec.description,
-                    names,
-                    registry=registry,
-                    buckets=spec.buckets or Histogram.DEFAULT_BUCKETS,
-                )
-            else:
-                mode = _multiprocess_mode(spec)
-                metric = Gauge(spec.prom, spec.description, names, registry=registry, multiprocess_mode=mode)
-            self._metrics[spec] = metric
+            # A metric without labels is exported (at 0) as soon as it exists: one that belongs to a
+            # feature is created at its first use, so a service that never runs an outbox relay
+            # exports no heartbeat of 0 for an alert to read as "last poll in 1970".
+            if not spec.scrape_time and (spec.labels or spec.source == "self"):
+                self._metrics[spec] = self._create(spec)
         self.guard = LabelGuard(label_cap, on_overflow=self._overflowed)
         self.child(catalog.TELEMETRY_INFO, package_version()).set(1)
         self._zero_self_metrics()
+
+    def _create(self, spec: MetricSpec) -> Any:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        names = spec.label_names
+        if spec.kind is Kind.COUNTER:
+            return Counter(spec.prom, spec.description, names, registry=self.registry)
+        if spec.kind is Kind.HISTOGRAM:
+            buckets = spec.buckets or Histogram.DEFAULT_BUCKETS
+            return Histogram(spec.prom, spec.description, names, registry=self.registry, buckets=buckets)
+        mode = _multiprocess_mode(spec)
+        return Gauge(spec.prom, spec.description, names, registry=self.registry, multiprocess_mode=mode)
 
     def _zero_self_metrics(self) -> None:
         """The package's own error counters exist at 0 from the start: "no errors" is data."""
@@ -178,7 +176,9 @@ class Instruments:
         with self._lock:
             found = self._children.get(key)
             if found is None:
-                metric = self._metrics[spec]
+                metric = self._metrics.get(spec)
+                if metric is None:
+                    metric = self._metrics[spec] = self._create(spec)
                 found = metric.labels(*values) if values else metric
                 self._children[key] = found
         return found

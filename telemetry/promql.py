@@ -104,16 +104,18 @@ def by(*labels: Label | str) -> str:
 
 
 class Builder:
-    """Selectors scoped to a user-configured matcher, grouped by a service label: what the
-    alert rules need (``RulesConfig.selector`` and ``RulesConfig.service_label``)."""
+    """Selectors scoped to a user-configured matcher, grouped by a service label (and an
+    instance label): what the alert rules need (``RulesConfig.selector``,
+    ``RulesConfig.service_label`` and ``RulesConfig.instance_label``)."""
 
-    __slots__ = ("scope", "service_label")
+    __slots__ = ("instance_label", "scope", "service_label")
 
-    def __init__(self, scope: str = "", service_label: str = "service") -> None:
+    def __init__(self, scope: str = "", service_label: str = "job", instance_label: str = "instance") -> None:
         self.scope = (scope,) if scope else ()
         self.service_label = service_label
+        self.instance_label = instance_label
 
-    def series(self, spec: MetricSpec, suffix: str = "", **matchers: str | tuple[str, ...]) -> str:
+    def series(self, spec: MetricSpec, suffix: str = "", /, **matchers: str | tuple[str, ...]) -> str:
         """``name{<scope>, label="v", other=~"a|b"}``; a tuple value is a regex union.
 
         ``suffix`` picks a histogram series (``_bucket``, ``_count``); ``le`` is allowed there.
@@ -125,11 +127,51 @@ class Builder:
         checked = [equal(spec, key, wanted) for key, wanted in matchers.items()]
         return selector(spec, *checked, scope=self.scope, suffix=suffix, bucket=bucket)
 
+    def identity(self, spec: MetricSpec, *labels: str, instance: bool = False) -> list[str]:
+        """The grouping labels: the service label, the instance label if asked, then ``labels``."""
+        names = [label(spec, name).prom for name in labels]
+        head = [self.service_label, self.instance_label] if instance else [self.service_label]
+        return [*head, *names]
+
     def by(self, spec: MetricSpec, *labels: str, instance: bool = False) -> str:
         """``by (service[, instance], labels...)``: the service label always leads."""
-        names = [label(spec, name).prom for name in labels]
-        head = [self.service_label, "instance"] if instance else [self.service_label]
-        return by(*head, *names)
+        return by(*self.identity(spec, *labels, instance=instance))
+
+    def on(self, spec: MetricSpec, *labels: str, instance: bool = False) -> str:
+        """``on (service[, instance], labels...)`` for a binary operation between two groupings."""
+        return f"on ({', '.join(self.identity(spec, *labels, instance=instance))})"
+
+    def counted(
+        self, spec: MetricSpec, window: str, *labels: str, instance: bool = False, **matchers: str | tuple[str, ...]
+    ) -> str:
+        """Events counted in ``window``, the first increment of a new series included.
+
+        ``increase()`` needs two samples, so a counter whose label set is born at its first
+        event (an open label such as ``error_type``) loses that event. A series with no sample
+        ``window`` ago is born inside the window: its whole value is the increase. The left side
+        of ``or`` wins for a series on both sides, so an older series takes ``increase()``.
+        """
+        sel = self.series(spec, **matchers)
+        born = f"{sel} unless {sel} offset {window}"
+        return f"sum {self.by(spec, *labels, instance=instance)} (({born}) or increase({sel}[{window}]))"
+
+    def covered(
+        self,
+        spec: MetricSpec,
+        window: str,
+        *labels: str,
+        instance: bool = False,
+        suffix: str = "",
+        **matchers: str | tuple[str, ...],
+    ) -> str:
+        """The groups whose series already had a sample ``window`` ago.
+
+        ``max_over_time(x[w])`` and ``min_over_time(x[w])`` see only existing samples, so they
+        are true of the first sample of a series born in the alerting state; ``and`` this keeps
+        the documented duration from the first sample.
+        """
+        sel = self.series(spec, suffix, **matchers)
+        return f"group {self.by(spec, *labels, instance=instance)} ({sel} offset {window})"
 
     def level(self, spec: MetricSpec, *labels: str) -> str:
         """The ``level`` part of a ``level:metric:operations`` recording-rule name."""

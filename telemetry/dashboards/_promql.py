@@ -32,7 +32,7 @@ __all__ = [
     "value",
 ]
 
-SERVICE: Final = "service"
+SERVICE: Final = "job"  # the rules' default service label (RulesConfig.service_label)
 INSTANCE: Final = "instance"
 # Labels Prometheus attaches to every scraped series (scrape config), not catalog labels.
 TARGET_LABELS: Final = (SERVICE, INSTANCE)

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from telemetry.promql import Builder
     from telemetry.rules.config import RulesConfig
 
-__all__ = ["AlertRule", "Family", "Record", "Runbook", "load_runbooks", "ratio_records", "span"]
+__all__ = ["COUNT_VALUE", "AlertRule", "Family", "Record", "Runbook", "load_runbooks", "ratio_records", "span"]
 
 _TEMPLATES: Final = "telemetry.rules.families"
+# An alert value that is a count, as a whole number: increase() extrapolates (3.036 timeouts).
+COUNT_VALUE: Final = '{{ printf "%.0f" $value }}'
 _PARTS: Final = {
     "What it means": "meaning",
     "Confirm on the dashboard": "confirm",

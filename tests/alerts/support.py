@@ -26,8 +26,9 @@ def tool(*names: str) -> str:
     return path
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+def run(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a tool; the SLO unit tests evaluate 3d windows over 10h of samples, so allow minutes."""
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def load(path: Path) -> Any:

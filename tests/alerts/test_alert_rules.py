@@ -14,7 +14,7 @@ from telemetry import catalog, rules
 from telemetry.__main__ import main
 from telemetry.promql import Builder
 from telemetry.rules import RulesConfig, expressions
-from telemetry.rules.config import duration_seconds
+from telemetry.rules.config import ConfigError, duration_seconds
 from telemetry.rules.render import dump
 from tests.alerts.support import (
     ALERTS,
@@ -54,14 +54,17 @@ def catalog_series() -> dict[str, catalog.MetricSpec]:
     return {name: spec for spec in catalog.CATALOG for name in spec.series_names}
 
 
-def source_specs(name: str, records: dict[str, str], series: dict[str, catalog.MetricSpec]) -> set[str]:
-    """Catalog metric names behind a series name, following recording rules."""
+def source_specs(
+    name: str, records: dict[str, str], series: dict[str, catalog.MetricSpec], seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """Catalog metric names behind a series name, following recording rules (a record that
+    reads itself, the meta family's target latch, is followed once)."""
     if name in series:
         return {series[name].name}
-    if name in records:
+    if name in records and name not in seen:
         found: set[str] = set()
         for inner in parse(records[name])[0]:
-            found |= source_specs(inner, records, series)
+            found |= source_specs(inner, records, series, seen | {name})
         return found
     return set()
 
@@ -111,6 +114,49 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
             }
 
 
+MATRIX_CASES = "abcdefgh"
+# Watchdog reads no series: it has no lifecycle to test, only "always firing".
+MATRIX_EXEMPT = {"Watchdog"}
+
+
+def missing_cases(tests: list[dict]) -> dict[str, str]:
+    """alertname -> the lifecycle cases none of its checks is tagged with ([a]..[h] in the name
+    of the promtool test holding the check)."""
+    tags: dict[str, set[str]] = {rule["alert"]: set() for rule in alert_rules() if rule["alert"] not in MATRIX_EXEMPT}
+    for test in tests:
+        cases = set(re.findall(r"\[([a-h])\]", test.get("name", "")))
+        for check in test["alert_rule_test"]:
+            if check["alertname"] in tags:
+                tags[check["alertname"]] |= cases
+    missing = {name: "".join(sorted(set(MATRIX_CASES) - found)) for name, found in tags.items()}
+    return {name: cases for name, cases in sorted(missing.items()) if cases}
+
+
+def all_tests() -> list[dict]:
+    return [test for path in TEST_FILES for test in load(path)["tests"]]
+
+
+def test_every_alert_has_the_whole_lifecycle_matrix() -> None:
+    """Every alert has promtool cases tagged with each of the eight lifecycle cases: (a) healthy
+    steady state, (b) threshold boundary, (c) born in the alerting state, (d) counter born at its
+    first increment, (e) counter reset in the window, (f) target vanishing briefly and for longer,
+    (g) several services, instances and objects with one bad, (h) a service without the feature."""
+    assert missing_cases(all_tests()) == {}
+    assert {rule["alert"] for rule in alert_rules()} >= MATRIX_EXEMPT
+
+
+def test_matrix_check_fails_on_a_missing_case() -> None:
+    """The matrix check can fail: untagging the born-open breaker test leaves CircuitBreakerOpen
+    without case (c), and dropping every meta test leaves its alerts without any case."""
+    tests = all_tests()
+    untagged = [
+        {**test, "name": test["name"].replace("CircuitBreakerOpen [c]:", "CircuitBreakerOpen:")} for test in tests
+    ]
+    assert missing_cases(untagged) == {"CircuitBreakerOpen": "c"}
+    without_meta = [test for test in tests if not test["name"].startswith(("ServiceDown", "TargetDown"))]
+    assert missing_cases(without_meta) == {"ServiceDown": MATRIX_CASES, "TargetDown": MATRIX_CASES}
+
+
 def test_expressions_use_only_catalog_metrics_and_labels() -> None:
     """Every PromQL expression names only catalog series (or recorded series built from them),
     and only their catalog labels plus the target labels."""
@@ -152,6 +198,7 @@ def test_alert_hygiene() -> None:
         assert rule["annotations"]["summary"].endswith(".")
         assert "$value" in rule["annotations"]["description"] or rule["alert"] in {
             "CircuitBreakerOpen",
+            "ServiceDown",
             "DegradedModeActive",
             "ResilienceTelemetryAbsent",
             "Watchdog",
@@ -163,10 +210,12 @@ def test_alert_hygiene() -> None:
 
 
 def test_every_alert_carries_the_service_label() -> None:
-    """Each firing case's exact labels include `service` (routing and inhibition need it)."""
+    """Each firing case's exact labels include the identity label `job` (routing, grouping and
+    inhibition need it), and never the old `service` target label."""
     for check in alert_checks():
         for expected in check["exp_alerts"]:
-            assert expected["exp_labels"]["service"], check
+            assert expected["exp_labels"]["job"], check
+            assert "service" not in expected["exp_labels"], check
 
 
 def test_runbook_urls_point_to_existing_sections() -> None:
@@ -189,12 +238,12 @@ def test_links_are_templated_with_the_alert_labels() -> None:
     rule = next(rule for rule in alert_rules() if rule["alert"] == "CircuitBreakerOpen")
     links = rule["annotations"]
     assert links["dashboard_url"] == (
-        "http://localhost:3000/d/rt-breakers?var-service={{ $labels.service | urlquery }}"
+        "http://localhost:3000/d/rt-breakers?var-job={{ $labels.job | urlquery }}"
         "&var-instance={{ $labels.instance | urlquery }}&var-breaker={{ $labels.breaker_name | urlquery }}"
     )
     base, panes = links["trace_search_url"].split("&panes=", 1)
     assert base == "http://localhost:3000/explore?schemaVersion=1"
-    filled = unquote(panes).replace("{{ $labels.service | urlquery }}", "api")
+    filled = unquote(panes).replace("{{ $labels.job | urlquery }}", "api")
     pane = json.loads(filled.replace("{{ $labels.breaker_name | urlquery }}", "s3"))["a"]
     assert pane == {
         "datasource": "tempo",
@@ -221,7 +270,7 @@ def test_dashboard_links_point_to_existing_dashboards_and_variables() -> None:
         uid = url.path.removeprefix("/d/")
         assert uid in boards, (rule["alert"], uid)
         names = {key.removeprefix("var-") for key, _ in parse_qsl(url.query)}
-        assert "service" in names
+        assert RulesConfig().service_label in names
         assert names <= boards[uid], (rule["alert"], names - boards[uid])
 
 
@@ -236,17 +285,68 @@ def test_builder_rejects_names_outside_the_catalog() -> None:
     assert Builder('job="api"').series(catalog.CIRCUIT_STATE) == ('resilience_circuit_state{job="api"}')
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nope": 1}, "nope: unknown alert config key; the keys are the fields of RulesConfig (README, Alerts)"),
+        (
+            {"dependency_failure_ration": 0.2},
+            "dependency_failure_ration: unknown alert config key; did you mean dependency_failure_ratio?",
+        ),
+        ({"dependency_failure_ratio": 2}, "dependency_failure_ratio: 2 is out of range; allowed: a ratio in (0, 1]"),
+        ({"health_failure_ratio": 0}, "health_failure_ratio: 0 is out of range; allowed: a ratio in (0, 1]"),
+        (
+            {"availability_objective": 1},
+            "availability_objective: 1 is out of range; allowed: an objective in (0, 1), e.g. 0.999",
+        ),
+        ({"breaker_flapping_opens": 0}, "breaker_flapping_opens: 0 is out of range; allowed: a whole number >= 1"),
+        (
+            {"retry_amplification": 1},
+            "retry_amplification: 1 is out of range; allowed: a number > 1 (attempts per call)",
+        ),
+        ({"outbox_age_warning": -5}, "outbox_age_warning: -5 is out of range; allowed: a number of seconds > 0"),
+        ({"dlq_inflow_threshold": "many"}, "dlq_inflow_threshold: 'many' is out of range; allowed: a number >= 0"),
+        ({"slo_min_requests": 2.5}, "slo_min_requests: 2.5 is out of range; allowed: a whole number >= 0"),
+        (
+            {"breaker_pending": "1 minute"},
+            "breaker_pending: '1 minute' is not allowed; allowed: a positive Prometheus duration such as 30s, 5m, 1h30m",
+        ),
+        ({"rate_window": "1m"}, "rate_window: 1m is shorter than 4x scrape_interval (30s); allowed: at least 120s"),
+        ({"scrape_interval": "2m"}, "rate_window: 5m is shorter than 4x scrape_interval (2m); allowed: at least 480s"),
+        ({"service_label": 5}, "service_label: 5 is not allowed; allowed: a string"),
+        ({"breaker_pending": "5m"}, "breaker_pending: 5m must be shorter than breaker_not_closed_for (5m)"),
+        (
+            {"outbox_age_critical": 100},
+            "outbox_age_critical: 100 is out of range; allowed: >= outbox_age_warning (300)",
+        ),
+        (
+            {"dependency_failure_outcomes": ["boom"]},
+            (
+                "dependency_failure_outcomes: ['boom'] is not allowed; allowed: a non-empty subset of "
+                "['success', 'client_error', 'server_error', 'throttled', 'connection_error', 'timeout']"
+            ),
+        ),
+        (
+            {"slo_windows": [{"long": "1h", "short": "5m", "factor": 10, "for": "2m", "severity": "page"}]},
+            "slo_windows[0].severity: 'page' is not allowed; allowed: critical, warning, info",
+        ),
+        (
+            {"team_routing": {"label": "team", "teams": {"pay": {"pager_url": "x"}}}},
+            "team_routing.teams.pay: {'pager_url': 'x'} is not allowed; allowed: a mapping with pager_url and ticket_url",
+        ),
+    ],
+)
+def test_config_errors_are_one_line_naming_the_key_and_the_range(overrides: dict, message: str) -> None:
+    """Unknown keys, out-of-range ratios and counts, durations that do not parse and windows
+    shorter than the scrape allows fail with exactly one line naming the key and what is allowed."""
+    with pytest.raises(ConfigError) as caught:
+        RulesConfig.from_mapping(overrides)
+    assert str(caught.value) == message
+
+
 def test_config_validation() -> None:
-    """Bad durations, windows under 4x the scrape interval, unknown keys and outcomes are errors."""
-    with pytest.raises(ValueError, match="not a Prometheus duration"):
-        RulesConfig(breaker_pending="1 minute")
-    with pytest.raises(ValueError, match="4x scrape_interval"):
-        RulesConfig(scrape_interval="2m", rate_window="5m")
-    with pytest.raises(ValueError, match="unknown alert config keys: nope"):
-        RulesConfig.from_mapping({"nope": 1})
-    with pytest.raises(ValueError, match="not outcomes"):
-        RulesConfig(dependency_failure_outcomes=("boom",))
-    with pytest.raises(ValueError, match="not a bucket"):
+    """Valid overrides pass: lists become tuples, `for` in an SLO window maps to `for_`."""
+    with pytest.raises(ValueError, match="not allowed; allowed: a bucket"):
         RulesConfig(latency_threshold=0.3)
     config = RulesConfig.from_mapping(
         {
@@ -288,10 +388,35 @@ def test_cli_generates_rules_from_a_users_config(tmp_path: Path, promtool) -> No
         promtool, "check", "rules", "--lint=all", "--lint-fatal", *map(str, (out / "alerts").glob("*.rules.yml"))
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    json_config = tmp_path / "ops.json"
-    json_config.write_text(json.dumps({"alerts": {"nope": 1}}), encoding="utf-8")
-    with pytest.raises(ValueError, match="unknown alert config keys"):
-        main(["generate", "--root", str(out), "--only", "alerts", "--config", str(json_config)])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            json.dumps({"alerts": {"nope": 1}}),
+            "nope: unknown alert config key; the keys are the fields of RulesConfig (README, Alerts)",
+        ),
+        (
+            json.dumps({"alerts": {"dependency_failure_ratio": 2}}),
+            "dependency_failure_ratio: 2 is out of range; allowed: a ratio in (0, 1]",
+        ),
+        (json.dumps({"alert": {}}), "alert: unknown generator section; allowed: alerts, dashboards, metric-table"),
+        ("[1, 2]", "the config must be a mapping of generator name -> options, e.g. {alerts: {...}}"),
+    ],
+)
+def test_cli_exits_2_with_one_line_on_a_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    """`resilience-telemetry generate --config` with a bad config exits 2 and prints one line,
+    no traceback, and writes nothing."""
+    path = tmp_path / "ops.json"
+    path.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["generate", "--root", str(out), "--only", "alerts", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"resilience-telemetry: {path}: {message}\n")
+    assert not out.exists()
 
 
 def test_every_rule_file_has_a_hand_maintained_promtool_test_file() -> None:
@@ -321,7 +446,7 @@ def test_naive_open_rule_misses_the_cycle_that_ours_catches(promtool, tmp_path: 
     a naive `state="open" == 1` with `for: 5m` never fires (each half-open resets `for`)."""
     cycle = next(test for test in load(ALERTS / "tests" / "breaker.test.yml")["tests"] if "cycling" in test["name"])
     evals = [check["eval_time"] for check in cycle["alert_rule_test"] if check["alertname"] == "CircuitBreakerOpen"]
-    assert [bool(check["exp_alerts"]) for check in cycle["alert_rule_test"]] == [False, True]
+    assert [bool(check["exp_alerts"]) for check in cycle["alert_rule_test"]] == [False, False, True, True]
     naive = {
         "groups": [
             {
@@ -365,5 +490,5 @@ def test_each_family_template_has_one_section_per_alert_and_fills_the_config() -
     custom = RulesConfig(breaker_not_closed_for="11m", outbox_heartbeat_stale=130, retry_min_rate=0.06)
     text = rules.render(custom)[Path("alerts/runbooks.md")]
     assert "The breaker has not been closed once in 11m: it is open" in text
-    assert "older than 130s: it hangs" in text
+    assert "older\nthan 130s for 1m: it hangs" in text or "older than 130s for 1m: it hangs" in text
     assert "(guard: 0.06 calls/s)" in text

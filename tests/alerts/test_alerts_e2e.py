@@ -111,7 +111,7 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
     labels = {
         "alertname": "CircuitBreakerOpen",
         "severity": "critical",
-        "service": "e2e",
+        "job": "e2e",
         "instance": instance,
         "breaker_name": "s3",
         "dependency": "s3",
@@ -120,13 +120,14 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
     annotations = {
         "summary": "A circuit breaker has not closed for longer than its limit.",
         "description": (
-            f"Breaker s3 of e2e on {instance} has been open or half-open for more than 3s; calls to it are rejected."
+            f"Breaker s3 of e2e on {instance} has not been closed for 3s (open, or open and half-open in turn); "
+            "calls to it are rejected."
         ),
         "runbook_url": (
             "https://github.com/resilience-telemetry/resilience-telemetry/blob/main/alerts/runbooks.md#circuitbreakeropen"
         ),
         "dashboard_url": (
-            f"http://localhost:3000/d/rt-breakers?var-service=e2e&var-instance={quote(instance, safe='')}&var-breaker=s3"
+            f"http://localhost:3000/d/rt-breakers?var-job=e2e&var-instance={quote(instance, safe='')}&var-breaker=s3"
         ),
         "trace_search_url": (
             "http://localhost:3000/explore?schemaVersion=1&panes=%7B%22a%22%3A%7B%22datasource%22%3A%22tempo%22%2C"
@@ -140,7 +141,7 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
     assert stack.pager.find("Watchdog").receiver == "deadman"
     assert [(a["labels"], a["status"]["state"], a["status"]["inhibitedBy"] != []) for a in muted] == [
         (
-            {"alertname": "DependencyFailureRatioHigh", "severity": "critical", "service": "e2e", "dependency": "s3"},
+            {"alertname": "DependencyFailureRatioHigh", "severity": "critical", "job": "e2e", "dependency": "s3"},
             "suppressed",
             True,
         )

@@ -123,12 +123,12 @@ def test_variables_links_and_annotations(models) -> None:
     dashboards, to logs and to trace search, and firing alerts as annotations."""
     for uid, model in models.items():
         variables = {v["name"]: v for v in model["templating"]["list"]}
-        assert list(variables)[:5] == ["datasource", "loki", "tempo", "service", "instance"], uid
+        assert list(variables)[:5] == ["datasource", "loki", "tempo", "job", "instance"], uid
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["current"]["value"] == "prometheus"
-        assert variables["service"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, service)"
+        assert variables["job"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, job)"
         assert variables["instance"]["query"] == (
-            f'label_values({catalog.TELEMETRY_INFO.prom}{{service=~"$service"}}, instance)'
+            f'label_values({catalog.TELEMETRY_INFO.prom}{{job=~"$job"}}, instance)'
         )
         assert {"correlation_id", "trace_id"} <= set(variables)
         links = {link["title"]: link for link in model["links"]}

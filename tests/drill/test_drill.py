@@ -50,7 +50,7 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     assert all(r["paged"] and r["resolved"] for r in report)
     anchors = runbook_anchors(ROOT / "alerts" / "runbooks.md")
     for entry in report:
-        assert entry["labels"]["service"] == "orders"
+        assert entry["labels"]["job"] == "orders"
         assert entry["labels"]["alertname"] == entry["alertname"]
         assert set(entry["annotations"]) >= {
             "summary",

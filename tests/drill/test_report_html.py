@@ -152,19 +152,19 @@ def test_a_recorded_report_opens_cleanly_in_headless_chromium(tmp_path: Path) ->
     ("link", "metrics", "rule", "titles"),
     [
         (
-            "http://localhost:3000/d/rt-breakers?var-service=orders&var-instance=127.0.0.1%3A43381&var-breaker=s3",
+            "http://localhost:3000/d/rt-breakers?var-job=orders&var-instance=127.0.0.1%3A43381&var-breaker=s3",
             {"resilience_circuit_state"},
             {"op": "==", "value": 0.0},
             [("Breaker state", {"value": 0.0, "label": "alert threshold (== 0)"})],
         ),
         (
-            "http://localhost:3000/d/rt-pools?var-service=orders&var-pool=orders",
+            "http://localhost:3000/d/rt-pools?var-job=orders&var-pool=orders",
             {"db_client_connection_timeouts_total"},
             {"op": ">", "value": 0.0},
             [("Timeouts", {"value": 0.0, "label": "alert threshold (> 0)"})],
         ),
         (
-            "http://localhost:3000/d/rt-dependencies?var-service=orders&var-dependency=s3",
+            "http://localhost:3000/d/rt-dependencies?var-job=orders&var-dependency=s3",
             {"resilience_dependency_operations_total"},
             {"op": ">", "value": 0.3},
             [("Operations by outcome", None), ("Failure ratio", {"value": 0.3, "label": "alert threshold (> 0.3)"})],
@@ -191,7 +191,7 @@ def test_a_pages_panels_are_the_generated_dashboards_queries_with_the_links_vari
         assert [t["expr"] for t in panel["targets"]] == [
             substitute(expr, rate_interval="20s", **variables) for expr in committed[panel["title"]]
         ]
-        assert all("$" not in t["expr"] and 'service=~"orders"' in t["expr"] for t in panel["targets"])
+        assert all("$" not in t["expr"] and 'job=~"orders"' in t["expr"] for t in panel["targets"])
 
 
 def test_dashboard_links_name_a_board_and_its_variables() -> None:

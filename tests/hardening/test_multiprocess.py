@@ -197,10 +197,10 @@ def test_uvicorn_workers_sum_and_sweep_on_scrape(tmp_path: Path) -> None:
             with contextlib.suppress(httpx.HTTPError):
                 scrape(port)
             time.sleep(0.2)
-        # Live gauges gone; counters, histograms and the timestamp gauge (max) stay by design.
+        # Live gauges gone; counters and histograms stay by design (no relay runs here, so there
+        # is no timestamp gauge: a heartbeat exists only once a relay polled).
         assert files_of(directory, victim) == [
             f"counter_{victim}.db",
-            f"gauge_max_{victim}.db",
             f"histogram_{victim}.db",
         ]
         after = scrape(port)
@@ -265,4 +265,4 @@ def test_cleanup_at_exit_removes_own_live_gauges(tmp_path: Path) -> None:
     """)
     done = run_script(script, directory)
     pid = int(done.stdout)
-    assert files_of(directory, pid) == [f"counter_{pid}.db", f"gauge_max_{pid}.db", f"histogram_{pid}.db"]
+    assert files_of(directory, pid) == [f"counter_{pid}.db"]

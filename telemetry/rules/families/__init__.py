@@ -36,5 +36,5 @@ FAMILIES: Final = (breaker, pool, dependency, retry, outbox, dlq, meta, slo, tim
 
 def families(config: RulesConfig) -> tuple[Family, ...]:
     """Every family's rules and runbooks for ``config``."""
-    q = Builder(config.selector, config.service_label)
+    q = Builder(config.selector, config.service_label, config.instance_label)
     return tuple(module.family(q, config) for module in FAMILIES)

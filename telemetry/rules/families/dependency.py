@@ -23,10 +23,14 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     """The dependency family for ``cfg``; every name in its PromQL comes from the catalog through ``q``."""
     dep = c.DEPENDENCY.prom
     check = c.CHECK.prom
-    d_rate, d_ratio = ratio_records(q, cfg, c.DEPENDENCY_OPERATIONS, c.DEPENDENCY, cfg.dependency_failure_outcomes)
+    ops = c.DEPENDENCY_OPERATIONS
+    d_rate, d_ratio = ratio_records(q, cfg, ops, c.DEPENDENCY, cfg.dependency_failure_outcomes)
     health_failures = tuple(v for v in c.HEALTH_CHECKS.labels[-1].values or () if v != "success")
     h_rate, h_ratio = ratio_records(q, cfg, c.HEALTH_CHECKS, c.CHECK, health_failures)
     svc = cfg.service_label
+    outage = cfg.dependency_outage_window
+    failed = q.counted(ops, outage, dep, outcome=cfg.dependency_failure_outcomes)
+    total = q.counted(ops, outage, dep)
     return Family(
         name="dependency",
         dashboard="dependencies",
@@ -37,8 +41,10 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 name="DependencyFailureRatioHigh",
                 dashboard_vars=(("dependency", dep),),
                 expr=(
-                    f"{d_ratio.record} > {number(cfg.dependency_failure_ratio)}\n"
-                    f"and on ({svc}, {dep})\n{d_rate.record} > {number(cfg.dependency_min_rate)}"
+                    f"(\n  {d_ratio.record} > {number(cfg.dependency_failure_ratio)}\n"
+                    f"  and on ({svc}, {dep})\n  {d_rate.record} > {number(cfg.dependency_min_rate)}\n)\n"
+                    f"or\n(\n  {failed}\n  /\n  {total}\n  >= 1\n"
+                    f"  and on ({svc}, {dep})\n  {failed}\n  >= {cfg.dependency_outage_min_failures}\n)"
                 ),
                 for_=cfg.dependency_failure_for,
                 severity="critical",
@@ -47,7 +53,10 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 ),
                 description=(
                     f"{{{{ $value | humanizePercentage }}}} of the operations of {{{{ $labels.{svc} }}}} on "
-                    f"{{{{ $labels.{dep} }}}} failed over the last {cfg.rate_window}."
+                    f"{{{{ $labels.{dep} }}}} failed: over {number(cfg.dependency_failure_ratio * 100)}% for "
+                    f"{cfg.dependency_failure_for} over {cfg.rate_window} windows at more than "
+                    f"{number(cfg.dependency_min_rate)} operations/s, or every one of at least "
+                    f"{cfg.dependency_outage_min_failures} in {outage}."
                 ),
                 trace_filters=(span(c.DEPENDENCY),),
             ),
@@ -60,11 +69,12 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f'  "{dep}", "$1", "{check}", "(.*)"\n)'
                 ),
                 for_=cfg.health_failure_for,
-                severity="warning",
+                severity="critical",
                 summary=(f"A health check fails more than {number(cfg.health_failure_ratio * 100)}% of its runs."),
                 description=(
                     f"Health check {{{{ $labels.{check} }}}} of {{{{ $labels.{svc} }}}} failed "
-                    f"{{{{ $value | humanizePercentage }}}} of its runs over the last {cfg.rate_window}."
+                    f"{{{{ $value | humanizePercentage }}}} of its runs over the last {cfg.rate_window} "
+                    f"(limit {number(cfg.health_failure_ratio * 100)}%, held for {cfg.health_failure_for})."
                 ),
                 trace_filters=(span(c.CHECK),),
             ),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -33,16 +33,15 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             AlertRule(
                 name="DeadLetterInflow",
                 dashboard_vars=(("queue", queue),),
-                expr=(
-                    f"sum {q.by(dead, queue)} (increase({q.series(dead)}[{cfg.dlq_inflow_window}]))"
-                    f" > {number(cfg.dlq_inflow_threshold)}"
-                ),
+                # counted(): the first dead letter of a new error type is the one that matters most
+                expr=f"{q.counted(dead, cfg.dlq_inflow_window, queue)}\n> {number(cfg.dlq_inflow_threshold)}",
                 for_=cfg.dlq_inflow_for,
                 severity="warning",
                 summary="Messages are being dead-lettered.",
                 description=(
-                    f"{{{{ $value | humanize }}}} messages from {{{{ $labels.{queue} }}}} of "
-                    f"{{{{ $labels.{svc} }}}} were dead-lettered in the last {cfg.dlq_inflow_window}."
+                    f"{COUNT_VALUE} messages from {{{{ $labels.{queue} }}}} of "
+                    f"{{{{ $labels.{svc} }}}} were dead-lettered in the last {cfg.dlq_inflow_window} "
+                    f"(limit {number(cfg.dlq_inflow_threshold)}, held for {cfg.dlq_inflow_for})."
                 ),
                 trace_filters=trace,
             ),
@@ -55,7 +54,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 summary="Dead-lettered messages wait unhandled.",
                 description=(
                     f"The oldest message in {{{{ $labels.{queue} }}}} of {{{{ $labels.{svc} }}}} is "
-                    f"{{{{ $value | humanizeDuration }}}} old."
+                    f"{{{{ $value | humanizeDuration }}}} old (limit {number(cfg.dlq_stale_age)}s, "
+                    f"held for {cfg.dlq_stale_for})."
                 ),
                 trace_filters=trace,
                 trace_errors=False,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -45,7 +45,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
 
 
 def _stale(q: Builder, cfg: RulesConfig, severity: str, threshold: float) -> AlertRule:
-    """One alert name at two severities (Alertmanager mutes the warning while the critical fires)."""
+    """One alert name at two severities (Alertmanager mutes the warning while the critical fires
+    for the same service and table). ``max``: every replica reads the same table."""
     age = c.OUTBOX_OLDEST_PENDING_AGE
     return AlertRule(
         name="OutboxBacklogStale",
@@ -56,7 +57,7 @@ def _stale(q: Builder, cfg: RulesConfig, severity: str, threshold: float) -> Ale
         summary="Outbox messages wait too long to be published.",
         description=(
             f"The oldest pending row of {{{{ $labels.{_TABLE} }}}} in {{{{ $labels.{cfg.service_label} }}}} is "
-            f"{{{{ $value | humanizeDuration }}}} old (limit {number(threshold)}s)."
+            f"{{{{ $value | humanizeDuration }}}} old (limit {number(threshold)}s, held for {cfg.outbox_age_for})."
         ),
         trace_filters=(),
         trace_errors=False,
@@ -64,38 +65,46 @@ def _stale(q: Builder, cfg: RulesConfig, severity: str, threshold: float) -> Ale
 
 
 def _stalled(q: Builder, cfg: RulesConfig) -> AlertRule:
-    """Pending rows while nothing is published: the relay is stuck even if it still polls."""
+    """Rows pending at every sample of the window while nothing is published: the relay is stuck
+    even if it still polls. Rows pending for a moment between an enqueue and the next poll are
+    normal; the window must be covered, so a service that just started does not look stuck."""
     rows, dispatched, svc = c.OUTBOX_ROWS, c.OUTBOX_DISPATCHED, cfg.service_label
+    window = cfg.outbox_stall_window
     return AlertRule(
         name="OutboxRelayStalled",
         dashboard_vars=(("outbox_table", _TABLE),),
         expr=(
-            f"max {q.by(rows, _TABLE)} ({q.series(rows, status='pending')}) > 0\n"
-            f"unless on ({svc})\nsum by ({svc}) (increase("
-            f"{q.series(dispatched, outcome='published')}[{cfg.outbox_stall_window}])) > 0"
+            f"max {q.by(rows, _TABLE)} (min_over_time({q.series(rows, status='pending')}[{window}])) > 0\n"
+            f"and {q.on(rows, _TABLE)}\n{q.covered(rows, window, _TABLE, status='pending')}\n"
+            f"unless on ({svc})\n{q.counted(dispatched, window, outcome='published')} > 0"
         ),
         for_=cfg.outbox_stall_for,
         severity="critical",
         summary="The outbox relay publishes nothing while messages are pending.",
         description=(
-            f"{{{{ $value | humanize }}}} rows are pending in {{{{ $labels.{_TABLE} }}}} of "
-            f"{{{{ $labels.{svc} }}}} and nothing was published in {cfg.outbox_stall_window}."
+            f"At least {COUNT_VALUE} rows have been pending in {{{{ $labels.{_TABLE} }}}} of "
+            f"{{{{ $labels.{svc} }}}} at every sample of the last {window} and nothing was published "
+            f"(held for {cfg.outbox_stall_for})."
         ),
         trace_errors=False,
     )
 
 
 def _heartbeat_stale(q: Builder, cfg: RulesConfig) -> AlertRule:
+    """A heartbeat of 0 means no relay ever polled in this process (a service without a relay,
+    or an older package that exported 0): it says nothing about a relay, so it is left out."""
     svc = cfg.service_label
+    heartbeat = q.series(c.OUTBOX_RELAY_HEARTBEAT)
     return AlertRule(
         name="OutboxRelayHeartbeatStale",
-        expr=(f"time() - max by ({svc}) ({q.series(c.OUTBOX_RELAY_HEARTBEAT)}) > {number(cfg.outbox_heartbeat_stale)}"),
-        for_=cfg.outbox_stall_for,
+        expr=f"time() - max by ({svc}) ({heartbeat} > 0) > {number(cfg.outbox_heartbeat_stale)}",
+        for_=cfg.outbox_heartbeat_for,
         severity="critical",
         summary="The outbox relay has had no healthy poll for minutes.",
         description=(
             f"The outbox relay of {{{{ $labels.{svc} }}}} last had a healthy poll "
-            f"{{{{ $value | humanizeDuration }}}} ago."
+            f"{{{{ $value | humanizeDuration }}}} ago (limit {number(cfg.outbox_heartbeat_stale)}s, "
+            f"held for {cfg.outbox_heartbeat_for})."
         ),
         trace_errors=False,
     )

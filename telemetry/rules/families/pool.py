@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks
+from telemetry.rules.config import duration_seconds
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -20,12 +21,17 @@ __all__ = ["family"]
 
 def family(q: Builder, cfg: RulesConfig) -> Family:
     """The pool family for ``cfg``; every name in its PromQL comes from the catalog through ``q``."""
-    pool = c.POOL_NAME.prom
+    pool, instance = c.POOL_NAME.prom, cfg.instance_label
     count, maximum = c.DB_CLIENT_CONNECTION_COUNT, c.DB_CLIENT_CONNECTION_MAX
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
+    waits = c.DB_CLIENT_CONNECTION_WAIT_TIME
     used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
     trace = ((f"span.{c.POOL_NAME.name}", pool),)
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
+    window = cfg.pool_timeouts_window
+    timed_out = q.counted(timeouts, window, pool)
+    # A checkout either succeeds (one wait-time observation) or times out.
+    checkouts = f"({timed_out}\n+\nsum {q.by(waits, pool)} (increase({q.series(waits, '_count')}[{window}])))"
     return Family(
         name="pool",
         dashboard="pools",
@@ -36,35 +42,51 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 name="DatabasePoolTimeouts",
                 dashboard_vars=(("pool", pool),),
                 expr=(
-                    f"sum {q.by(timeouts, pool)} (increase({q.series(timeouts)}[{cfg.pool_timeouts_window}]))"
-                    f" > {number(cfg.pool_timeouts_threshold)}"
+                    f"{timed_out}\n/\n{checkouts}\n> {number(cfg.pool_timeout_ratio)}\n"
+                    f"and {q.on(timeouts, pool)}\n{checkouts}\n"
+                    f"> {number(cfg.pool_min_checkout_rate * duration_seconds(window))}"
                 ),
                 for_=cfg.pool_timeouts_for,
                 severity="critical",
-                summary="Database connection checkouts time out: the pool is exhausted.",
+                summary="Database connection checkouts keep timing out: the pool is exhausted.",
                 description=(
-                    f"{who} had {{{{ $value | humanize }}}} checkout timeouts in the last "
-                    f"{cfg.pool_timeouts_window}; requests fail waiting for a connection."
+                    f"{{{{ $value | humanizePercentage }}}} of the checkouts of pool {{{{ $labels.{pool} }}}} of "
+                    f"{{{{ $labels.{cfg.service_label} }}}} timed out over the last "
+                    f"{window} (limit {number(cfg.pool_timeout_ratio * 100)}%, held for {cfg.pool_timeouts_for}); "
+                    "requests fail waiting for a connection."
+                ),
+                trace_filters=trace,
+            ),
+            AlertRule(
+                name="DatabasePoolCheckoutTimeouts",
+                dashboard_vars=(("pool", pool),),
+                expr=f"{timed_out}\n> {number(cfg.pool_timeouts_threshold)}",
+                for_=cfg.pool_timeouts_count_for,
+                severity="warning",
+                summary="Database connection checkouts timed out.",
+                description=(
+                    f"{who} had {COUNT_VALUE} checkout timeouts in the last {window} "
+                    f"(limit {number(cfg.pool_timeouts_threshold)}, held for {cfg.pool_timeouts_count_for})."
                 ),
                 trace_filters=trace,
             ),
             AlertRule(
                 name="DatabasePoolWaiters",
-                dashboard_vars=(("instance", "instance"), ("pool", pool)),
+                dashboard_vars=((instance, instance), ("pool", pool)),
                 expr=f"sum {q.by(pending, pool, instance=True)} ({q.series(pending)}) > 0",
                 for_=cfg.pool_waiters_for,
                 severity="warning",
                 summary="Requests have been waiting for database connections for minutes.",
                 description=(
-                    f"{who} on {{{{ $labels.instance }}}} has had checkouts waiting for "
-                    f"{cfg.pool_waiters_for}; {{{{ $value | humanize }}}} are waiting now."
+                    f"{who} on {{{{ $labels.{instance} }}}} has had checkouts waiting for "
+                    f"{cfg.pool_waiters_for}; {COUNT_VALUE} are waiting now."
                 ),
                 trace_filters=trace,
                 trace_errors=False,
             ),
             AlertRule(
                 name="DatabasePoolSaturated",
-                dashboard_vars=(("instance", "instance"), ("pool", pool)),
+                dashboard_vars=((instance, instance), ("pool", pool)),
                 expr=(
                     f"sum {q.by(count, pool, instance=True)} ({q.series(count, **used)})\n"
                     f">=\nsum {q.by(maximum, pool, instance=True)} ({q.series(maximum)})"
@@ -73,12 +95,12 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 severity="warning",
                 summary="Every connection of a database pool has been in use for minutes.",
                 description=(
-                    f"{who} on {{{{ $labels.instance }}}} has used all {{{{ $value | humanize }}}} "
+                    f"{who} on {{{{ $labels.{instance} }}}} has used all {COUNT_VALUE} "
                     f"connections for {cfg.pool_saturated_for}."
                 ),
                 trace_filters=trace,
                 trace_errors=False,
             ),
         ),
-        runbooks=load_runbooks("pool", cfg),
+        runbooks=load_runbooks("pool", cfg, timeout_percent=number(cfg.pool_timeout_ratio * 100)),
     )

@@ -49,7 +49,10 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 for_=cfg.retry_for,
                 severity="warning",
                 summary="Many retried calls fail after their last attempt.",
-                description=f"{{{{ $value | humanizePercentage }}}} of the calls of {who} exhausted their retries.",
+                description=(
+                    f"{{{{ $value | humanizePercentage }}}} of the calls of {who} exhausted their retries over "
+                    f"the last {window} (limit {number(cfg.retry_exhaustion_ratio * 100)}%, held for {cfg.retry_for})."
+                ),
                 trace_filters=trace,
             ),
             AlertRule(
@@ -59,7 +62,10 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 for_=cfg.retry_for,
                 severity="warning",
                 summary="Retries multiply the load on a dependency.",
-                description=f"Calls of {who} take {{{{ $value | humanize }}}} attempts on average.",
+                description=(
+                    f"Calls of {who} took {{{{ $value | humanize }}}} attempts on average over the last {window} "
+                    f"(limit {number(cfg.retry_amplification)}, held for {cfg.retry_for})."
+                ),
                 trace_filters=trace,
                 trace_errors=False,
             ),

@@ -32,11 +32,13 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     records: list[Record] = []
     errors_name = "{svc}:http_server_request_errors:ratio_rate{w}"
     slow_name = "{svc}:http_server_request_slow:ratio_rate{w}"
+    requests_name = "{svc}:http_server_requests:rate{w}"
     le = str(float(cfg.latency_threshold))
     for w in windows:
         total = f"sum {by} (rate({q.series(spec, '_count')}[{w}]))"
         errors = f"sum {by} (rate({q.series(spec, '_count', **{status: ('5..',)})}[{w}]))"
         fast = f"sum {by} (rate({q.series(spec, '_bucket', le=le)}[{w}]))"
+        records.append(Record(record=requests_name.format(svc=svc, w=w), expr=total))
         records.append(Record(record=errors_name.format(svc=svc, w=w), expr=f"{errors}\n/\n{total}"))
         records.append(Record(record=slow_name.format(svc=svc, w=w), expr=f"({total} - {fast})\n/\n{total}"))
     alerts: list[AlertRule] = []
@@ -50,17 +52,25 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             threshold = number(pair.factor * budget)
             long_name = template.format(svc=svc, w=pair.long)
             short_name = template.format(svc=svc, w=pair.short)
+            # A handful of requests is no evidence: one failure in three would be a 33% burn. And a
+            # service younger than the short window has no such window yet (start-up is slow).
+            guard = number(cfg.slo_min_requests / duration_seconds(pair.short))
             alerts.append(
                 AlertRule(
                     name=f"Http{kind}BudgetBurn",
-                    expr=f"{long_name} > {threshold}\nand\n{short_name} > {threshold}",
+                    expr=(
+                        f"{long_name} > {threshold}\nand\n{short_name} > {threshold}\n"
+                        f"and on ({svc})\n{requests_name.format(svc=svc, w=pair.short)} >= {guard}\n"
+                        f"and on ({svc})\n{q.covered(spec, pair.short, suffix='_count')}"
+                    ),
                     for_=pair.for_,
                     severity=pair.severity,
                     summary=f"The HTTP {kind.lower()} error budget is burning too fast.",
                     description=(
                         f"{{{{ $value | humanizePercentage }}}} of the requests of {{{{ $labels.{svc} }}}} "
                         f"were {what} over the last {pair.long} ({number(pair.factor)}x the budget of "
-                        f"the {number(objective * 100)}% objective)."
+                        f"the {number(objective * 100)}% objective; also over the last {pair.short}, with at least "
+                        f"{cfg.slo_min_requests} requests there; held for {pair.for_})."
                     ),
                     labels=(("long", pair.long), ("short", pair.short)),
                 )

@@ -5,12 +5,18 @@ Usage::
     from telemetry import dashboards
 
     files = dashboards.generate()  # {Path("dashboards/overview.json"): "<json>", ...}
+    files = dashboards.generate({"service_label": "app", "dependency_failure_ratio": 0.2})
     exprs = dashboards.expressions()  # every PromQL expression of every panel
 
 Each dashboard is one module (``overview``, ``breakers``, ``retries``, ``pools``, ``queues``,
-``dependencies``, ``toolbox``) with a ``board()`` function; :mod:`telemetry.dashboards._grafana`
+``dependencies``, ``toolbox``) with a ``board(cfg)`` function; :mod:`telemetry.dashboards._grafana`
 renders them through grafanalib into clean JSON for Grafana 10 to 12. Rendering needs the
 ``dashboards`` extra (grafanalib); reading expressions does not.
+
+The dashboards read the same :class:`~telemetry.rules.config.RulesConfig` as the alert rules
+(``python -m telemetry generate --config`` passes its ``alerts`` section to both): the service
+label and selector scope every query and name the service variable, and every threshold line
+is the alert's own threshold, so a custom config moves the alert and the line together.
 """
 
 from __future__ import annotations
@@ -18,33 +24,37 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from telemetry.dashboards import breakers, dependencies, overview, pools, queues, retries, toolbox
 from telemetry.dashboards._grafana import Board, render
+from telemetry.rules.config import RulesConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["BOARDS", "DIRECTORY", "boards", "dashboards", "expressions", "generate", "substitute"]
 
 DIRECTORY: Final = Path("dashboards")
-_PREFIX: Final = "rt-"
 # navigation order
 BOARDS: Final = (overview, breakers, retries, pools, queues, dependencies, toolbox)
 
 
-def boards() -> list[Board]:
-    """The dashboard descriptions, in navigation order."""
-    return [module.board() for module in BOARDS]
+def boards(config: RulesConfig | None = None) -> list[Board]:
+    """The dashboard descriptions for ``config`` (the defaults), in navigation order."""
+    cfg = config or RulesConfig()
+    return [module.board(cfg) for module in BOARDS]
 
 
-def dashboards() -> dict[str, dict[str, Any]]:
-    """Each dashboard's JSON model, keyed by its fixed uid."""
-    return {board.uid: render(board) for board in boards()}
+def dashboards(config: RulesConfig | None = None) -> dict[str, dict[str, Any]]:
+    """Each dashboard's JSON model, keyed by its fixed uid (``dashboard_uid_prefix`` + name)."""
+    return {board.uid: render(board) for board in boards(config)}
 
 
-def expressions() -> list[str]:
+def expressions(config: RulesConfig | None = None) -> list[str]:
     """Every PromQL expression of every panel, once each, in dashboard order."""
     seen: dict[str, None] = {}
-    for board in boards():
+    for board in boards(config):
         for row in board.rows:
             for panel in row.panels:
                 for query in panel.queries:
@@ -52,12 +62,16 @@ def expressions() -> list[str]:
     return list(seen)
 
 
-def generate() -> dict[Path, str]:
-    """``dashboards/<name>.json`` for every dashboard (the uid without its ``rt-`` prefix)."""
+def generate(config: Mapping[str, Any] | None = None) -> dict[Path, str]:
+    """``dashboards/<name>.json`` for every dashboard; ``config`` is a mapping of
+    :class:`RulesConfig` overrides, the same the ``alerts`` generator takes."""
+    cfg = RulesConfig.from_mapping(config or {})
     return {
-        DIRECTORY / f"{uid.removeprefix(_PREFIX)}.json": json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False)
+        DIRECTORY / f"{uid.removeprefix(cfg.dashboard_uid_prefix)}.json": json.dumps(
+            model, indent=2, sort_keys=True, ensure_ascii=False
+        )
         + "\n"
-        for uid, model in dashboards().items()
+        for uid, model in dashboards(cfg).items()
     }
 
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from telemetry.dashboards._promql import TARGET_LABELS
-
 __all__ = [
     "DATASOURCE",
     "SCHEMA_VERSION",
@@ -46,6 +44,7 @@ PanelKind = Literal["timeseries", "stat", "state-timeline", "alertlist"]
 
 _PANEL_KEYS: Final = frozenset(
     {"type", "id", "title", "description", "datasource", "gridPos", "targets", "fieldConfig", "options", "links"}
+    | {"repeat", "repeatDirection", "maxPerRow"}
 )
 _TARGET_KEYS: Final = frozenset({"expr", "legendFormat", "refId", "instant"})
 _VARIABLE_KEYS: Final = frozenset(
@@ -77,7 +76,11 @@ class Query:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Panel:
     """A data panel. ``mappings`` maps numeric values to (text, colour) for state panels;
-    ``threshold`` draws a red line (time series) or turns a stat red at that value."""
+    ``steps`` are (value, colour) thresholds: lines on a time series, colours on a stat, with
+    ``base`` the colour below the first step; ``threshold`` is a single red step. ``repeat``
+    repeats the panel for each selected value of that variable. ``links`` are data links
+    (title, url) on the panel's values. A ``listing`` stat shows one named, coloured line per
+    series (per service), so stats side by side read as a table with a row per service."""
 
     title: str
     description: str
@@ -88,25 +91,40 @@ class Panel:
     height: int = 8
     stack: bool = False
     threshold: float | None = None
+    steps: tuple[tuple[float, str], ...] = ()
+    base: str = "green"
     mappings: tuple[tuple[int, str, str], ...] = ()
+    repeat: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    listing: bool = False
+
+    @property
+    def all_steps(self) -> tuple[tuple[float, str], ...]:
+        return (*self.steps, (self.threshold, "red")) if self.threshold is not None else self.steps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Row:
+    """A dashboard row; ``repeat`` repeats the whole row for each selected value of that variable."""
+
     title: str
     panels: tuple[Panel, ...]
+    repeat: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Variable:
     """A query variable: the values of ``label`` on ``metric`` (a series that always exists),
-    filtered by the variables declared before it."""
+    filtered by ``scope`` (the configured selector) and the identity variables declared before
+    it (``identity``: the service and instance variables, which narrow every later list)."""
 
     name: str
     title: str
     metric: str
     label: str
     description: str
+    identity: bool = False
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,8 +134,10 @@ class Board:
     description: str
     rows: tuple[Row, ...]
     variables: tuple[Variable, ...]
-    # panel data links: (title, url) pairs added to every data panel
+    # dashboard links to logs and traces: (title, url) pairs, also on every exemplar panel
     links: tuple[tuple[str, str], ...] = ()
+    service_label: str = "job"
+    time_from: str = "now-1h"
 
 
 def _strip_nulls(value: Any) -> Any:
@@ -146,10 +166,9 @@ def _plain(obj: Any) -> Any:
 
 
 def _thresholds(panel: Panel) -> list[dict[str, Any]]:
-    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
-    if panel.threshold is not None:
-        steps.append({"color": "red", "value": panel.threshold})
-    return steps
+    # rounded as PromQL prints thresholds: 0.005, not 0.0050000000000000044
+    steps = ({"color": color, "value": round(v, 9)} for v, color in panel.all_steps)
+    return [{"color": panel.base, "value": None}, *steps]
 
 
 def _mappings(panel: Panel) -> list[dict[str, Any]]:
@@ -162,6 +181,16 @@ def _mappings(panel: Panel) -> list[dict[str, Any]]:
     return [{"type": "value", "options": options}]
 
 
+def _data_links(panel: Panel) -> list[dict[str, Any]]:
+    """Data links on the values: Grafana fills ``${__field.labels.x}`` and ``${__from}`` from
+    the point clicked, so a click on one series opens that series' traces or logs."""
+    return [
+        {"title": title, "url": url, "targetBlank": True, "type": "link", "icon": "external link", "tooltip": title}
+        | {"tags": [], "asDropdown": False, "includeVars": False, "keepTime": False}
+        for title, url in panel.links
+    ]
+
+
 def _targets(g: Any, panel: Panel) -> list[Any]:
     return [
         g.Target(expr=query.expr, legendFormat=query.legend, refId=chr(ord("A") + index))
@@ -169,7 +198,7 @@ def _targets(g: Any, panel: Panel) -> list[Any]:
     ]
 
 
-def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict[str, Any]:
+def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]], service_label: str) -> dict[str, Any]:
     """grafanalib's JSON for one panel, before cleaning."""
     common = {
         "title": panel.title,
@@ -180,6 +209,8 @@ def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict
         "dataSource": DATASOURCE,
     }
     defaults: dict[str, Any] = {"unit": panel.unit, "mappings": _mappings(panel)}
+    if panel.links:
+        defaults["links"] = _data_links(panel)
     if panel.kind == "timeseries":
         built: dict[str, Any] = _plain(
             g.TimeSeries(
@@ -188,7 +219,7 @@ def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict
                 fillOpacity=30 if panel.stack else 10,
                 stacking={"mode": "normal", "group": "A"} if panel.stack else {"mode": "none", "group": "A"},
                 thresholds=_thresholds(panel),
-                thresholdsStyleMode="line" if panel.threshold is not None else "off",
+                thresholdsStyleMode="line" if panel.all_steps else "off",
                 tooltipMode="multi",
                 tooltipSort="desc",
                 legendDisplayMode="table",
@@ -204,6 +235,8 @@ def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict
                 reduceCalc="lastNotNull",
                 thresholds=_thresholds(panel),
                 mappings=_mappings(panel),
+                orientation="horizontal" if panel.listing else "auto",
+                textMode="value_and_name" if panel.listing else "auto",
             )
         )
         built["options"] |= {"wideLayout": True, "showPercentChange": False, "percentChangeColorMode": "standard"}
@@ -213,7 +246,7 @@ def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict
         built["options"]["tooltip"]["sort"] = "none"
     else:
         base = g.Panel(**common)
-        built = _plain(_Json(base.panel_json({"type": "alertlist", "options": _alertlist_options()})))
+        built = _plain(_Json(base.panel_json({"type": "alertlist", "options": _alertlist_options(service_label)})))
         defaults = {"unit": panel.unit}
         built["fieldConfig"] = {"defaults": {}, "overrides": []}
     built["fieldConfig"].setdefault("overrides", [])
@@ -224,10 +257,12 @@ def _build(g: Any, panel: Panel, grid: Any, links: list[dict[str, Any]]) -> dict
     legend = built.get("options", {}).get("legend")
     if legend is not None:
         legend |= {"showLegend": True, "calcs": legend.get("calcs", [])}
+    if panel.repeat is not None:
+        built |= {"repeat": panel.repeat, "repeatDirection": "h", "maxPerRow": 4}
     return built
 
 
-def _alertlist_options() -> dict[str, Any]:
+def _alertlist_options(service_label: str) -> dict[str, Any]:
     return {
         "viewMode": "list",
         "groupMode": "default",
@@ -236,7 +271,7 @@ def _alertlist_options() -> dict[str, Any]:
         "sortOrder": 1,
         "dashboardAlerts": False,
         "alertName": "",
-        "alertInstanceLabelFilter": '{service=~"$service"}',
+        "alertInstanceLabelFilter": f'{{{service_label}=~"${service_label}"}}',
         "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
     }
 
@@ -276,6 +311,7 @@ def _layout(g: Any, board: Board) -> list[dict[str, Any]]:
         panels.append(
             {"type": "row", "id": next_id, "title": row.title, "collapsed": False, "panels": []}
             | {"gridPos": row_json["gridPos"]}
+            | ({"repeat": row.repeat} if row.repeat else {})
         )
         next_id += 1
         y += 1
@@ -287,7 +323,8 @@ def _layout(g: Any, board: Board) -> list[dict[str, Any]]:
             grid = g.GridPos(h=panel.height, w=panel.width, x=x, y=y)
             # latency panels carry the trace and log links next to their exemplars
             panel_links = links if any(query.exemplar for query in panel.queries) else []
-            panels.append(_clean_panel(_build(g, panel, grid, panel_links), panel, next_id))
+            built = _build(g, panel, grid, panel_links, board.service_label)
+            panels.append(_clean_panel(built, panel, next_id))
             next_id += 1
             x += panel.width
             row_height = max(row_height, panel.height)
@@ -303,7 +340,8 @@ def _variables(g: Any, board: Board) -> list[dict[str, Any]]:
     ]
     scope: list[str] = []
     for variable in board.variables:
-        selector = f"{variable.metric}{{{', '.join(scope)}}}" if scope else variable.metric
+        matchers = [variable.scope, *scope] if variable.scope else scope
+        selector = f"{variable.metric}{{{', '.join(matchers)}}}" if matchers else variable.metric
         query = f"label_values({selector}, {variable.label})"
         built = _plain(
             g.Template(
@@ -322,7 +360,7 @@ def _variables(g: Any, board: Board) -> list[dict[str, Any]]:
         clean |= {"description": variable.description, "current": dict(_ALL), "options": [], "regex": ""}
         clean["definition"] = query
         variables.append(clean)
-        if variable.label in TARGET_LABELS:
+        if variable.identity:
             scope.append(f'{variable.label}=~"${variable.name}"')
     for name, title, description in (
         ("correlation_id", "Correlation ID", "Correlation ID for the log link (from an error body or a log line)."),
@@ -349,7 +387,7 @@ def _datasource_variable(g: Any, name: str, title: str, plugin: str) -> dict[str
     }
 
 
-def _annotations() -> dict[str, Any]:
+def _annotations(service_label: str) -> dict[str, Any]:
     return {
         "list": [
             {
@@ -367,7 +405,7 @@ def _annotations() -> dict[str, Any]:
                 "hide": False,
                 "iconColor": "red",
                 "name": "Firing alerts",
-                "expr": alert_annotation_expr(),
+                "expr": alert_annotation_expr(service_label),
                 "step": "60s",
                 "titleFormat": "{{alertname}}",
                 "textFormat": "{{severity}}: {{alertname}} on {{instance}}",
@@ -378,9 +416,9 @@ def _annotations() -> dict[str, Any]:
     }
 
 
-def alert_annotation_expr() -> str:
+def alert_annotation_expr(service_label: str) -> str:
     """Prometheus's own ``ALERTS`` series (firing alerts) of the selected services."""
-    return 'ALERTS{alertstate="firing", service=~"$service"}'
+    return f'ALERTS{{alertstate="firing", {service_label}=~"${service_label}"}}'
 
 
 def explore_url(datasource: str, query: dict[str, Any]) -> str:
@@ -422,7 +460,7 @@ def render(board: Board) -> dict[str, Any]:
         editable=False,
         graphTooltip=1,
         refresh="30s",
-        time=g.Time("now-1h", "now"),
+        time=g.Time(board.time_from, "now"),
         schemaVersion=SCHEMA_VERSION,
         version=1,
         panels=[],
@@ -431,7 +469,7 @@ def render(board: Board) -> dict[str, Any]:
     dashboard["timepicker"] = {"refresh_intervals": dashboard["timepicker"]["refresh_intervals"]}
     dashboard["panels"] = _layout(g, board)
     dashboard["templating"] = {"list": _variables(g, board)}
-    dashboard["annotations"] = _annotations()
+    dashboard["annotations"] = _annotations(board.service_label)
     dashboard["links"] = _links(g, board)
     dashboard["fiscalYearStartMonth"] = 0
     dashboard["liveNow"] = False

@@ -1,72 +1,99 @@
-"""The circuit-breaker dashboard: state timeline, transitions, rejected calls, time in state.
+"""The circuit-breaker dashboard: state by breaker, time in state, transitions, calls.
 
-Metric and label names come from the catalog through :mod:`telemetry.promql`; the shared
-variables, links and panel helpers are in :mod:`telemetry.dashboards._common`.
+Readable at 20 instances: the first timeline has one row per breaker (its worst instance), and
+a panel repeated for each selected breaker shows that breaker's instances. Time in state is the
+average share over instances (summing per-instance shares would read 2000% at 20 instances).
+Metric and label names come from the catalog through :mod:`telemetry.promql`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from telemetry import catalog as c
 from telemetry.dashboards._common import (
-    BREAKER_FAILURE_RATIO_THRESHOLD,
     STATE_COLOURS,
+    Context,
     component_var,
     legend_of,
     make_board,
     match_var,
+    object_links,
     outcome_is,
+    top,
 )
-from telemetry.dashboards._grafana import Board, Panel, Query, Row
-from telemetry.dashboards._promql import INSTANCE, Matcher, aggregate, label, rate, ratio, value
+from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
+from telemetry.dashboards._promql import Matcher, label, ratio, value
+
+if TYPE_CHECKING:
+    from telemetry.rules.config import RulesConfig
 
 __all__ = ["board"]
 
+_MAPPINGS = tuple((i, s, STATE_COLOURS[s]) for i, s in enumerate(c.BREAKER_STATES))
 
-def board() -> Board:
-    """The breakers dashboard, built fresh (descriptions are cheap and immutable)."""
-    var = component_var("breaker", "Breaker", c.CIRCUIT_STATE, c.BREAKER_NAME)
-    rows = (
-        _state_row(),
-        _calls_row(),
-    )
+
+def _var(ctx: Context) -> Variable:
+    return component_var(ctx, "breaker", "Breaker", c.CIRCUIT_STATE, c.BREAKER_NAME)
+
+
+def board(cfg: RulesConfig) -> Board:
+    """The breakers dashboard for ``cfg``, built fresh (descriptions are cheap and immutable)."""
+    ctx = Context.of(cfg)
     return make_board(
-        "rt-breakers",
+        ctx,
+        "breakers",
         "Circuit breakers",
         "State, time in state, transitions and calls of every circuit breaker.",
-        rows,
-        var,
+        (_state_row(ctx), _calls_row(ctx)),
+        _var(ctx),
     )
 
 
-def _state_row() -> Row:
-    """The "State" row."""
-    var = component_var("breaker", "Breaker", c.CIRCUIT_STATE, c.BREAKER_NAME)
-    only = match_var(c.BREAKER_NAME, var)
-    group = (INSTANCE, c.BREAKER_NAME)
-    state_code = " + ".join(
-        f"{aggregate('sum', c.CIRCUIT_STATE, only, Matcher(c.BREAKER_STATE, '=', state), group=group)} * {index}"
+def _state_code(ctx: Context, group: tuple[c.Label | str, ...]) -> str:
+    """0 closed, 1 half-open, 2 open (the catalog's state order) per ``group``, from the one-hot gauge."""
+    only = match_var(c.BREAKER_NAME, _var(ctx))
+    return " + ".join(
+        f"{ctx.q.aggregate('max', c.CIRCUIT_STATE, only, Matcher(c.BREAKER_STATE, '=', state), group=group)} * {index}"
         for index, state in enumerate(c.BREAKER_STATES)
     )
+
+
+def _state_row(ctx: Context) -> Row:
+    q, svc = ctx.q, ctx.service
+    only = match_var(c.BREAKER_NAME, _var(ctx))
+    per_instance = (svc, ctx.q.instance, c.BREAKER_NAME)
+    worst = f"max by ({svc}, {c.BREAKER_NAME.prom}) ({_state_code(ctx, per_instance)})"
+    shares = q.rate(c.CIRCUIT_TIME_IN_STATE, only, group=(*per_instance, c.BREAKER_STATE))
     return Row(
         title="State",
         panels=(
             Panel(
-                title="Breaker state",
-                description="State per breaker and instance, from the one-hot state gauge.",
+                title="Breaker state (worst instance)",
+                description="One row per breaker: the worst state any instance of the service reports.",
                 unit="none",
                 kind="state-timeline",
-                queries=(Query(state_code, legend_of(c.BREAKER_NAME, INSTANCE)),),
+                queries=(Query(worst, legend_of(svc, c.BREAKER_NAME)),),
                 width=24,
-                mappings=tuple((i, s, STATE_COLOURS[s]) for i, s in enumerate(c.BREAKER_STATES)),
+                mappings=_MAPPINGS,
+            ),
+            Panel(
+                title="State of $breaker by instance",
+                description="Repeated for each selected breaker: its state on each instance (the ten worst).",
+                unit="none",
+                kind="state-timeline",
+                queries=(Query(top(_state_code(ctx, per_instance)), legend_of(ctx.q.instance)),),
+                mappings=_MAPPINGS,
+                repeat="breaker",
             ),
             Panel(
                 title="Time in state",
-                description="Share of time each breaker spent in each state (counted at scrape time, "
-                "so opens shorter than a scrape still show).",
+                description="Average share of time the breaker's instances spent in each state (counted at "
+                "scrape time, so opens shorter than a scrape still show).",
                 unit="percentunit",
                 queries=(
                     Query(
-                        rate(c.CIRCUIT_TIME_IN_STATE, only, group=(c.BREAKER_NAME, c.BREAKER_STATE)),
+                        f"avg by ({svc}, {c.BREAKER_NAME.prom}, {c.BREAKER_STATE.prom}) ({shares})",
                         legend_of(c.BREAKER_NAME, c.BREAKER_STATE),
                     ),
                 ),
@@ -78,11 +105,13 @@ def _state_row() -> Row:
                 unit="short",
                 queries=(
                     Query(
-                        rate(
-                            c.CIRCUIT_TRANSITIONS,
-                            only,
-                            group=(c.BREAKER_NAME, *c.CIRCUIT_TRANSITIONS.labels[1:]),
-                            fn="increase",
+                        top(
+                            q.rate(
+                                c.CIRCUIT_TRANSITIONS,
+                                only,
+                                group=(svc, c.BREAKER_NAME, *c.CIRCUIT_TRANSITIONS.labels[1:]),
+                                fn="increase",
+                            )
                         ),
                         legend_of(*c.CIRCUIT_TRANSITIONS.labels),
                     ),
@@ -92,24 +121,23 @@ def _state_row() -> Row:
     )
 
 
-def _calls_row() -> Row:
-    """The "Calls" row."""
-    var = component_var("breaker", "Breaker", c.CIRCUIT_STATE, c.BREAKER_NAME)
-    only = match_var(c.BREAKER_NAME, var)
+def _calls_row(ctx: Context) -> Row:
+    q, svc = ctx.q, ctx.service
+    only = match_var(c.BREAKER_NAME, _var(ctx))
     outcome = label(c.CIRCUIT_CALLS, "outcome")
     decided = Matcher(outcome, "=~", f"{value(outcome, 'success')}|{value(outcome, 'failure')}")
-    failures = rate(c.CIRCUIT_CALLS, only, outcome_is(c.CIRCUIT_CALLS, "failure"), group=(c.BREAKER_NAME,))
-    calls = rate(c.CIRCUIT_CALLS, only, decided, group=(c.BREAKER_NAME,))
+    failures = q.rate(c.CIRCUIT_CALLS, only, outcome_is(c.CIRCUIT_CALLS, "failure"), group=(svc, c.BREAKER_NAME))
+    calls = q.rate(c.CIRCUIT_CALLS, only, decided, group=(svc, c.BREAKER_NAME))
     return Row(
         title="Calls",
         panels=(
             Panel(
                 title="Calls by outcome",
-                description="Calls through each breaker; rejected calls never reached the dependency.",
+                description="Calls through each breaker; rejected calls never reached the dependency (top ten).",
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.CIRCUIT_CALLS, only, group=(c.BREAKER_NAME, outcome)),
+                        top(q.rate(c.CIRCUIT_CALLS, only, group=(svc, c.BREAKER_NAME, outcome))),
                         legend_of(c.BREAKER_NAME, outcome),
                     ),
                 ),
@@ -117,11 +145,11 @@ def _calls_row() -> Row:
             ),
             Panel(
                 title="Failure ratio",
-                description="Failed / (successful + failed) calls per breaker; the red line is the "
-                f"reference failure ratio ({BREAKER_FAILURE_RATIO_THRESHOLD:.0%}).",
+                description="Failed / (successful + failed) calls per breaker. No line: whether the breaker "
+                "opens depends on its own policy (a count or a ratio), which the metrics do not carry.",
                 unit="percentunit",
-                queries=(Query(ratio(failures, calls), legend_of(c.BREAKER_NAME)),),
-                threshold=BREAKER_FAILURE_RATIO_THRESHOLD,
+                queries=(Query(top(ratio(failures, calls)), legend_of(c.BREAKER_NAME)),),
+                links=object_links(ctx, c.BREAKER_NAME),
             ),
         ),
     )

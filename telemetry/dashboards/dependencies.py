@@ -1,66 +1,78 @@
 """The dependency and health dashboard: operations by outcome, health checks, degraded mode.
 
-Metric and label names come from the catalog through :mod:`telemetry.promql`; the shared
-variables, links and panel helpers are in :mod:`telemetry.dashboards._common`.
+The failure ratios count the same outcomes as their alerts (``RulesConfig.
+dependency_failure_outcomes``: a client error is the caller's fault, not the dependency's) and
+draw the alerts' thresholds. Metric and label names come from the catalog through
+:mod:`telemetry.promql`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from telemetry import catalog as c
 from telemetry.dashboards._common import (
-    DEPENDENCY_FAILURE_RATIO_THRESHOLD,
-    HEALTH_FAILURE_RATIO_THRESHOLD,
+    Context,
     component_var,
     latency_queries,
     legend_of,
     make_board,
     match_var,
+    object_links,
     outcome_is,
+    outcomes_in,
+    top,
 )
-from telemetry.dashboards._grafana import Board, Panel, Query, Row
-from telemetry.dashboards._promql import aggregate, label, rate, ratio
+from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
+from telemetry.dashboards._promql import label, ratio
+from telemetry.promql import number
+
+if TYPE_CHECKING:
+    from telemetry.rules.config import RulesConfig
 
 __all__ = ["board"]
 
 
-def board() -> Board:
-    """The dependencies dashboard, built fresh (descriptions are cheap and immutable)."""
-    dep_var = component_var("dependency", "Dependency", c.DEPENDENCY_OPERATIONS, c.DEPENDENCY)
-    check_var = component_var("check", "Health check", c.HEALTH_CHECKS, c.CHECK)
-    rows = (
-        _dependencies_s3_and_others_row(),
-        _health_checks_row(),
-        _degraded_mode_and_fallbacks_row(),
-    )
+def _dep_var(ctx: Context) -> Variable:
+    return component_var(ctx, "dependency", "Dependency", c.DEPENDENCY_OPERATIONS, c.DEPENDENCY)
+
+
+def _check_var(ctx: Context) -> Variable:
+    return component_var(ctx, "check", "Health check", c.HEALTH_CHECKS, c.CHECK)
+
+
+def board(cfg: RulesConfig) -> Board:
+    """The dependencies dashboard for ``cfg``, built fresh (descriptions are cheap and immutable)."""
+    ctx = Context.of(cfg)
     return make_board(
-        "rt-dependencies",
+        ctx,
+        "dependencies",
         "Dependencies and health",
         "Dependency operations (S3 and others), health-check results and degraded components.",
-        rows,
-        dep_var,
-        check_var,
+        (_dependencies_row(ctx), _health_checks_row(ctx), _degraded_mode_and_fallbacks_row(ctx)),
+        _dep_var(ctx),
+        _check_var(ctx),
     )
 
 
-def _dependencies_s3_and_others_row() -> Row:
-    """The "Dependencies (S3 and others)" row."""
-    dep_var = component_var("dependency", "Dependency", c.DEPENDENCY_OPERATIONS, c.DEPENDENCY)
-    dep = match_var(c.DEPENDENCY, dep_var)
-    dep_outcome = label(c.DEPENDENCY_OPERATIONS, "outcome")
-    dep_failed = rate(
-        c.DEPENDENCY_OPERATIONS, dep, outcome_is(c.DEPENDENCY_OPERATIONS, "success", "!="), group=(c.DEPENDENCY,)
-    )
-    dep_all = rate(c.DEPENDENCY_OPERATIONS, dep, group=(c.DEPENDENCY,))
+def _dependencies_row(ctx: Context) -> Row:
+    cfg, q, svc = ctx.cfg, ctx.q, ctx.service
+    dep = match_var(c.DEPENDENCY, _dep_var(ctx))
+    spec = c.DEPENDENCY_OPERATIONS
+    dep_outcome = label(spec, "outcome")
+    per_dep = (svc, c.DEPENDENCY)
+    dep_failed = q.rate(spec, dep, outcomes_in(spec, cfg.dependency_failure_outcomes), group=per_dep)
+    dep_all = q.rate(spec, dep, group=per_dep)
     return Row(
         title="Dependencies (S3 and others)",
         panels=(
             Panel(
                 title="Operations by outcome",
-                description="Dependency operations per second by operation and outcome.",
+                description="Dependency operations per second by operation and outcome (top ten).",
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.DEPENDENCY_OPERATIONS, dep, group=(c.DEPENDENCY, c.OPERATION, dep_outcome)),
+                        top(q.rate(spec, dep, group=(*per_dep, c.OPERATION, dep_outcome))),
                         legend_of(c.DEPENDENCY, c.OPERATION, dep_outcome),
                     ),
                 ),
@@ -68,16 +80,21 @@ def _dependencies_s3_and_others_row() -> Row:
             ),
             Panel(
                 title="Failure ratio",
-                description="Share of failed operations per dependency; the red line is the S3 alert threshold.",
+                description=(
+                    f"Share of operations failing with {', '.join(cfg.dependency_failure_outcomes)}, per "
+                    "dependency (client errors are not the dependency's failures); the red line is the "
+                    f"failure-ratio alert's threshold ({number(cfg.dependency_failure_ratio * 100)}%)."
+                ),
                 unit="percentunit",
                 queries=(Query(ratio(dep_failed, dep_all), legend_of(c.DEPENDENCY)),),
-                threshold=DEPENDENCY_FAILURE_RATIO_THRESHOLD,
+                threshold=cfg.dependency_failure_ratio,
+                links=object_links(ctx, c.DEPENDENCY),
             ),
             Panel(
                 title="Latency",
                 description="Operation duration including the client's own retries; exemplars link to traces.",
                 unit="s",
-                queries=latency_queries(c.DEPENDENCY_DURATION, dep, group=(c.DEPENDENCY,)),
+                queries=latency_queries(ctx, c.DEPENDENCY_DURATION, dep, group=per_dep),
             ),
             Panel(
                 title="Client library retries",
@@ -85,7 +102,7 @@ def _dependencies_s3_and_others_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.DEPENDENCY_CLIENT_RETRIES, dep, group=(c.DEPENDENCY, c.OPERATION)),
+                        top(q.rate(c.DEPENDENCY_CLIENT_RETRIES, dep, group=(*per_dep, c.OPERATION))),
                         legend_of(c.DEPENDENCY, c.OPERATION),
                     ),
                 ),
@@ -94,13 +111,13 @@ def _dependencies_s3_and_others_row() -> Row:
     )
 
 
-def _health_checks_row() -> Row:
-    """The "Health checks" row."""
-    check_var = component_var("check", "Health check", c.HEALTH_CHECKS, c.CHECK)
-    check = match_var(c.CHECK, check_var)
+def _health_checks_row(ctx: Context) -> Row:
+    cfg, q, svc = ctx.cfg, ctx.q, ctx.service
+    check = match_var(c.CHECK, _check_var(ctx))
     check_outcome = label(c.HEALTH_CHECKS, "outcome")
-    check_failed = rate(c.HEALTH_CHECKS, check, outcome_is(c.HEALTH_CHECKS, "success", "!="), group=(c.CHECK,))
-    check_all = rate(c.HEALTH_CHECKS, check, group=(c.CHECK,))
+    per_check = (svc, c.CHECK)
+    check_failed = q.rate(c.HEALTH_CHECKS, check, outcome_is(c.HEALTH_CHECKS, "success", "!="), group=per_check)
+    check_all = q.rate(c.HEALTH_CHECKS, check, group=per_check)
     return Row(
         title="Health checks",
         panels=(
@@ -110,7 +127,7 @@ def _health_checks_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.HEALTH_CHECKS, check, group=(c.CHECK, check_outcome)),
+                        q.rate(c.HEALTH_CHECKS, check, group=(*per_check, check_outcome)),
                         legend_of(c.CHECK, check_outcome),
                     ),
                 ),
@@ -119,35 +136,38 @@ def _health_checks_row() -> Row:
             ),
             Panel(
                 title="Check failure ratio",
-                description="Share of failed or timed-out runs per check; the red line is the alert threshold.",
+                description="Share of failed or timed-out runs per check; the red line is the health alert's "
+                f"threshold ({number(cfg.health_failure_ratio * 100)}%).",
                 unit="percentunit",
                 queries=(Query(ratio(check_failed, check_all), legend_of(c.CHECK)),),
                 width=8,
-                threshold=HEALTH_FAILURE_RATIO_THRESHOLD,
+                threshold=cfg.health_failure_ratio,
+                links=object_links(ctx, c.CHECK),
             ),
             Panel(
                 title="Check duration",
                 description="Duration of health check runs.",
                 unit="s",
-                queries=latency_queries(c.HEALTH_CHECK_DURATION, check, group=(c.CHECK,)),
+                queries=latency_queries(ctx, c.HEALTH_CHECK_DURATION, check, group=per_check),
                 width=8,
             ),
         ),
     )
 
 
-def _degraded_mode_and_fallbacks_row() -> Row:
-    """The "Degraded mode and fallbacks" row."""
+def _degraded_mode_and_fallbacks_row(ctx: Context) -> Row:
+    q, svc = ctx.q, ctx.service
     component = label(c.DEGRADED, "component")
+    reason = label(c.FALLBACK_ACTIVATIONS, "reason")
     return Row(
         title="Degraded mode and fallbacks",
         panels=(
             Panel(
                 title="Degraded components",
-                description="Components running in degraded mode.",
+                description="Components running in degraded mode on any instance.",
                 unit="none",
                 kind="state-timeline",
-                queries=(Query(aggregate("max", c.DEGRADED, group=(component,)), legend_of(component)),),
+                queries=(Query(q.aggregate("max", c.DEGRADED, group=(svc, component)), legend_of(component)),),
                 mappings=((0, "normal", "green"), (1, "degraded", "orange")),
             ),
             Panel(
@@ -156,8 +176,8 @@ def _degraded_mode_and_fallbacks_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.FALLBACK_ACTIVATIONS, group=(c.OPERATION, label(c.FALLBACK_ACTIVATIONS, "reason"))),
-                        legend_of(c.OPERATION, label(c.FALLBACK_ACTIVATIONS, "reason")),
+                        top(q.rate(c.FALLBACK_ACTIVATIONS, group=(svc, c.OPERATION, reason))),
+                        legend_of(c.OPERATION, reason),
                     ),
                 ),
                 stack=True,

@@ -1,27 +1,47 @@
-"""The retry dashboard: calls by outcome, attempts per call, scheduled retries and backoff.
+"""The retry dashboard: calls by outcome, exhaustion and amplification against the alerts'
+thresholds, attempts per call, backoff and error types.
 
-Metric and label names come from the catalog through :mod:`telemetry.promql`; the shared
-variables, links and panel helpers are in :mod:`telemetry.dashboards._common`.
+Metric and label names come from the catalog through :mod:`telemetry.promql`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from telemetry import catalog as c
-from telemetry.dashboards._common import component_var, latency_queries, legend_of, make_board, match_var
+from telemetry.dashboards._common import (
+    Context,
+    component_var,
+    latency_queries,
+    legend_of,
+    make_board,
+    match_var,
+    object_links,
+    outcome_is,
+    top,
+)
 from telemetry.dashboards._grafana import Board, Panel, Query, Row
-from telemetry.dashboards._promql import label, rate
+from telemetry.dashboards._promql import label, ratio
+from telemetry.promql import number
+
+if TYPE_CHECKING:
+    from telemetry.rules.config import RulesConfig
 
 __all__ = ["board"]
 
 
-def board() -> Board:
-    """The retries dashboard, built fresh (descriptions are cheap and immutable)."""
-    var = component_var("retry", "Retry", c.RETRY_CALLS, c.RETRY_NAME)
+def board(cfg: RulesConfig) -> Board:
+    """The retries dashboard for ``cfg``, built fresh (descriptions are cheap and immutable)."""
+    ctx = Context.of(cfg)
+    q, svc = ctx.q, ctx.service
+    var = component_var(ctx, "retry", "Retry", c.RETRY_CALLS, c.RETRY_NAME)
     only = match_var(c.RETRY_NAME, var)
-    group = (c.RETRY_NAME,)
+    group = (svc, c.RETRY_NAME)
     outcome = label(c.RETRY_CALLS, "outcome")
-    amplification = f"{rate(c.RETRY_ATTEMPTS, only, group=group)} / {rate(c.RETRY_CALLS, only, group=group)}"
-    top_errors = f"topk(10, {rate(c.RETRY_SCHEDULED, only, group=(c.RETRY_NAME, c.ERROR_TYPE))})"
+    calls = q.rate(c.RETRY_CALLS, only, group=group)
+    exhausted = q.rate(c.RETRY_CALLS, only, outcome_is(c.RETRY_CALLS, "exhausted"), group=group)
+    amplification = f"{q.rate(c.RETRY_ATTEMPTS, only, group=group)} / {calls}"
+    top_errors = top(q.rate(c.RETRY_SCHEDULED, only, group=(*group, c.ERROR_TYPE)))
     rows = (
         Row(
             title="Calls",
@@ -29,19 +49,34 @@ def board() -> Board:
                 Panel(
                     title="Calls by outcome",
                     description="Retried calls by final outcome: first-attempt success, success after retry, "
-                    "exhausted, not retryable.",
+                    "exhausted, not retryable (top ten).",
                     unit="ops",
                     queries=(
-                        Query(rate(c.RETRY_CALLS, only, group=(c.RETRY_NAME, outcome)), legend_of(*group, outcome)),
+                        Query(
+                            top(q.rate(c.RETRY_CALLS, only, group=(*group, outcome))), legend_of(c.RETRY_NAME, outcome)
+                        ),
                     ),
+                    width=8,
                     stack=True,
+                ),
+                Panel(
+                    title="Exhaustion ratio",
+                    description="Share of calls that gave up after the last attempt; the red line is the "
+                    f"exhaustion alert's threshold ({number(cfg.retry_exhaustion_ratio * 100)}%).",
+                    unit="percentunit",
+                    queries=(Query(top(ratio(exhausted, calls)), legend_of(c.RETRY_NAME)),),
+                    threshold=cfg.retry_exhaustion_ratio,
+                    links=object_links(ctx, c.RETRY_NAME),
+                    width=8,
                 ),
                 Panel(
                     title="Amplification",
                     description="Attempts per call: 1 means no retries; 3 means the dependency sees three "
-                    "times the traffic.",
+                    f"times the traffic. The red line is the amplification alert ({number(cfg.retry_amplification)}).",
                     unit="none",
-                    queries=(Query(amplification, legend_of(*group)),),
+                    queries=(Query(top(amplification), legend_of(c.RETRY_NAME)),),
+                    threshold=cfg.retry_amplification,
+                    width=8,
                 ),
             ),
         ),
@@ -52,14 +87,14 @@ def board() -> Board:
                     title="Attempts per call",
                     description="Attempts a call needed before it finished, whatever the outcome.",
                     unit="short",
-                    queries=latency_queries(c.RETRY_ATTEMPTS_PER_CALL, only, group=group),
+                    queries=latency_queries(ctx, c.RETRY_ATTEMPTS_PER_CALL, only, group=group),
                     width=8,
                 ),
                 Panel(
                     title="Backoff per call",
                     description="Total time a call slept between attempts.",
                     unit="s",
-                    queries=latency_queries(c.RETRY_BACKOFF, only, group=group),
+                    queries=latency_queries(ctx, c.RETRY_BACKOFF, only, group=group),
                     width=8,
                 ),
                 Panel(
@@ -73,5 +108,5 @@ def board() -> Board:
         ),
     )
     return make_board(
-        "rt-retries", "Retries", "Outcomes, attempts, amplification, backoff and errors of retries.", rows, var
+        ctx, "retries", "Retries", "Outcomes, attempts, amplification, backoff and errors of retries.", rows, var
     )

@@ -2,61 +2,72 @@
 
 Metric and label names come from the catalog through :mod:`telemetry.promql`; the shared
 variables, links and panel helpers are in :mod:`telemetry.dashboards._common`. Thresholds drawn
-here are the default alert thresholds (:class:`telemetry.rules.config.RulesConfig`).
+here are the alerts' own, from the same :class:`telemetry.rules.config.RulesConfig`.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
-from telemetry.dashboards._common import component_var, latency_queries, legend_of, make_board, match_var, outcome_is
+from telemetry.dashboards._common import (
+    Context,
+    component_var,
+    latency_queries,
+    legend_of,
+    make_board,
+    match_var,
+    outcome_is,
+)
 from telemetry.dashboards._grafana import Board, Panel, Query, Row, Variable
-from telemetry.dashboards._promql import aggregate, by, label, rate, ratio, selector
-from telemetry.rules.config import RulesConfig
+from telemetry.dashboards._promql import by, label, ratio
+
+if TYPE_CHECKING:
+    from telemetry.rules.config import RulesConfig
 
 __all__ = ["board"]
 
-_DEFAULTS: Final = RulesConfig()
+
+def _operation_var(ctx: Context) -> Variable:
+    return component_var(ctx, "operation", "Timed operation", c.TIMEOUT_BUDGET, c.TIMEOUT_OPERATION)
 
 
-def _operation_var() -> Variable:
-    return component_var("operation", "Timed operation", c.TIMEOUT_BUDGET, c.TIMEOUT_OPERATION)
+def _limiter_var(ctx: Context) -> Variable:
+    return component_var(ctx, "limiter", "Rate limiter", c.RATELIMIT_FALLBACK_ACTIVE, c.RATELIMIT_LIMITER)
 
 
-def _limiter_var() -> Variable:
-    return component_var("limiter", "Rate limiter", c.RATELIMIT_FALLBACK_ACTIVE, c.RATELIMIT_LIMITER)
+def _bulkhead_var(ctx: Context) -> Variable:
+    return component_var(ctx, "bulkhead", "Bulkhead", c.BULKHEAD_LIMIT, c.BULKHEAD_NAME)
 
 
-def _bulkhead_var() -> Variable:
-    return component_var("bulkhead", "Bulkhead", c.BULKHEAD_LIMIT, c.BULKHEAD_NAME)
+def _recovery_var(ctx: Context) -> Variable:
+    return component_var(ctx, "recovery", "Recovery job", c.RECOVERY_RUNS, c.RECOVERY_NAME)
 
 
-def _recovery_var() -> Variable:
-    return component_var("recovery", "Recovery job", c.RECOVERY_RUNS, c.RECOVERY_NAME)
-
-
-def board() -> Board:
-    """The toolbox dashboard, built fresh (descriptions are cheap and immutable)."""
+def board(cfg: RulesConfig) -> Board:
+    """The toolbox dashboard for ``cfg``, built fresh (descriptions are cheap and immutable)."""
+    ctx = Context.of(cfg)
     return make_board(
-        "rt-toolbox",
+        ctx,
+        "toolbox",
         "Timeouts, rate limits, bulkheads and recovery",
         "Operations out of their time budget, rate-limit decisions and the limiter's fallback, "
         "bulkhead saturation and rejections, parked work and the jobs that drain it.",
-        (_timeouts_row(), _rate_limiting_row(), _bulkheads_row(), _recovery_row()),
-        _operation_var(),
-        _limiter_var(),
-        _bulkhead_var(),
-        _recovery_var(),
+        (_timeouts_row(ctx), _rate_limiting_row(ctx), _bulkheads_row(ctx), _recovery_row(ctx)),
+        _operation_var(ctx),
+        _limiter_var(ctx),
+        _bulkhead_var(ctx),
+        _recovery_var(ctx),
     )
 
 
-def _timeouts_row() -> Row:
+def _timeouts_row(ctx: Context) -> Row:
+    q = ctx.q
     """The "Timeouts" row."""
-    op = match_var(c.TIMEOUT_OPERATION, _operation_var())
+    op = match_var(c.TIMEOUT_OPERATION, _operation_var(ctx))
     outcome = label(c.TIMEOUT_CALLS, "outcome")
-    timed_out = rate(c.TIMEOUT_CALLS, op, outcome_is(c.TIMEOUT_CALLS, "timeout"), group=(c.TIMEOUT_OPERATION,))
-    every = rate(c.TIMEOUT_CALLS, op, group=(c.TIMEOUT_OPERATION,))
+    timed_out = q.rate(c.TIMEOUT_CALLS, op, outcome_is(c.TIMEOUT_CALLS, "timeout"), group=(c.TIMEOUT_OPERATION,))
+    every = q.rate(c.TIMEOUT_CALLS, op, group=(c.TIMEOUT_OPERATION,))
     return Row(
         title="Timeouts",
         panels=(
@@ -66,7 +77,7 @@ def _timeouts_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.TIMEOUT_CALLS, op, group=(c.TIMEOUT_OPERATION, outcome)),
+                        q.rate(c.TIMEOUT_CALLS, op, group=(c.TIMEOUT_OPERATION, outcome)),
                         legend_of(c.TIMEOUT_OPERATION, outcome),
                     ),
                 ),
@@ -79,16 +90,16 @@ def _timeouts_row() -> Row:
                 unit="percentunit",
                 queries=(Query(ratio(timed_out, every), legend_of(c.TIMEOUT_OPERATION)),),
                 width=8,
-                threshold=_DEFAULTS.timeout_ratio,
+                threshold=ctx.cfg.timeout_ratio,
             ),
             Panel(
                 title="Elapsed time against the budget",
                 description="p50/p95/p99 of the elapsed time and the configured budget; exemplars link to traces.",
                 unit="s",
                 queries=(
-                    *latency_queries(c.TIMEOUT_DURATION, op, group=(c.TIMEOUT_OPERATION,)),
+                    *latency_queries(ctx, c.TIMEOUT_DURATION, op, group=(c.TIMEOUT_OPERATION,)),
                     Query(
-                        aggregate("max", c.TIMEOUT_BUDGET, op, group=(c.TIMEOUT_OPERATION,)),
+                        q.aggregate("max", c.TIMEOUT_BUDGET, op, group=(c.TIMEOUT_OPERATION,)),
                         f"budget {legend_of(c.TIMEOUT_OPERATION)}",
                     ),
                 ),
@@ -98,15 +109,16 @@ def _timeouts_row() -> Row:
     )
 
 
-def _rate_limiting_row() -> Row:
+def _rate_limiting_row(ctx: Context) -> Row:
+    q = ctx.q
     """The "Rate limiting" row."""
-    limiter = match_var(c.RATELIMIT_LIMITER, _limiter_var())
+    limiter = match_var(c.RATELIMIT_LIMITER, _limiter_var(ctx))
     outcome = label(c.RATELIMIT_DECISIONS, "outcome")
     group = (c.RATELIMIT_LIMITER, c.RATELIMIT_LIMIT)
-    rejected = rate(c.RATELIMIT_DECISIONS, limiter, outcome_is(c.RATELIMIT_DECISIONS, "rejected"), group=group)
-    every = rate(c.RATELIMIT_DECISIONS, limiter, group=group)
-    active = aggregate("max", c.RATELIMIT_FALLBACK_ACTIVE, limiter, group=(c.RATELIMIT_LIMITER,))
-    errors = rate(c.RATELIMIT_STORAGE_ERRORS, limiter, group=(c.RATELIMIT_LIMITER, c.ERROR_TYPE))
+    rejected = q.rate(c.RATELIMIT_DECISIONS, limiter, outcome_is(c.RATELIMIT_DECISIONS, "rejected"), group=group)
+    every = q.rate(c.RATELIMIT_DECISIONS, limiter, group=group)
+    active = q.aggregate("max", c.RATELIMIT_FALLBACK_ACTIVE, limiter, group=(c.RATELIMIT_LIMITER,))
+    errors = q.rate(c.RATELIMIT_STORAGE_ERRORS, limiter, group=(c.RATELIMIT_LIMITER, c.ERROR_TYPE))
     return Row(
         title="Rate limiting",
         panels=(
@@ -115,7 +127,7 @@ def _rate_limiting_row() -> Row:
                 description="Requests admitted and rejected per second, by limit (a route or a name, never a client).",
                 unit="reqps",
                 queries=(
-                    Query(rate(c.RATELIMIT_DECISIONS, limiter, group=(*group, outcome)), legend_of(*group, outcome)),
+                    Query(q.rate(c.RATELIMIT_DECISIONS, limiter, group=(*group, outcome)), legend_of(*group, outcome)),
                 ),
                 width=8,
                 stack=True,
@@ -126,7 +138,7 @@ def _rate_limiting_row() -> Row:
                 unit="percentunit",
                 queries=(Query(ratio(rejected, every), legend_of(*group)),),
                 width=8,
-                threshold=_DEFAULTS.ratelimit_rejection_ratio,
+                threshold=ctx.cfg.ratelimit_rejection_ratio,
             ),
             Panel(
                 title="Limiter on its fallback",
@@ -143,7 +155,7 @@ def _rate_limiting_row() -> Row:
                 unit="short",
                 queries=(
                     Query(
-                        rate(c.RATELIMIT_FALLBACK_ACTIVATIONS, limiter, group=(c.RATELIMIT_LIMITER,), fn="increase"),
+                        q.rate(c.RATELIMIT_FALLBACK_ACTIVATIONS, limiter, group=(c.RATELIMIT_LIMITER,), fn="increase"),
                         f"switches {legend_of(c.RATELIMIT_LIMITER)}",
                     ),
                     Query(f"{errors} or 0 * {active}", f"errors {legend_of(c.RATELIMIT_LIMITER, c.ERROR_TYPE)}"),
@@ -154,13 +166,13 @@ def _rate_limiting_row() -> Row:
     )
 
 
-def _bulkheads_row() -> Row:
+def _bulkheads_row(ctx: Context) -> Row:
+    q = ctx.q
     """The "Bulkheads" row."""
-    name = match_var(c.BULKHEAD_NAME, _bulkhead_var())
+    name = match_var(c.BULKHEAD_NAME, _bulkhead_var(ctx))
     outcome = label(c.BULKHEAD_CALLS, "outcome")
-    saturation = (
-        f"max{by(c.BULKHEAD_NAME)} ({selector(c.BULKHEAD_IN_FLIGHT, name)} / ({selector(c.BULKHEAD_LIMIT, name)} > 0))"
-    )
+    in_flight, limit = q.selector(c.BULKHEAD_IN_FLIGHT, name), q.selector(c.BULKHEAD_LIMIT, name)
+    saturation = f"max{by(ctx.service, c.BULKHEAD_NAME)} ({in_flight} / ({limit} > 0))"
     return Row(
         title="Bulkheads",
         panels=(
@@ -170,11 +182,11 @@ def _bulkheads_row() -> Row:
                 unit="short",
                 queries=(
                     Query(
-                        aggregate("sum", c.BULKHEAD_IN_FLIGHT, name, group=(c.BULKHEAD_NAME,)),
+                        q.aggregate("sum", c.BULKHEAD_IN_FLIGHT, name, group=(c.BULKHEAD_NAME,)),
                         f"in flight {legend_of(c.BULKHEAD_NAME)}",
                     ),
                     Query(
-                        aggregate("sum", c.BULKHEAD_LIMIT, name, group=(c.BULKHEAD_NAME,)),
+                        q.aggregate("sum", c.BULKHEAD_LIMIT, name, group=(c.BULKHEAD_NAME,)),
                         f"limit {legend_of(c.BULKHEAD_NAME)}",
                     ),
                 ),
@@ -186,7 +198,7 @@ def _bulkheads_row() -> Row:
                 unit="percentunit",
                 queries=(Query(saturation, legend_of(c.BULKHEAD_NAME)),),
                 width=8,
-                threshold=_DEFAULTS.bulkhead_saturation_ratio,
+                threshold=ctx.cfg.bulkhead_saturation_ratio,
             ),
             Panel(
                 title="Calls by outcome",
@@ -194,7 +206,7 @@ def _bulkheads_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.BULKHEAD_CALLS, name, group=(c.BULKHEAD_NAME, outcome)),
+                        q.rate(c.BULKHEAD_CALLS, name, group=(c.BULKHEAD_NAME, outcome)),
                         legend_of(c.BULKHEAD_NAME, outcome),
                     ),
                 ),
@@ -207,7 +219,8 @@ def _bulkheads_row() -> Row:
                 unit="short",
                 queries=(
                     Query(
-                        aggregate("sum", c.BULKHEAD_QUEUED, name, group=(c.BULKHEAD_NAME,)), legend_of(c.BULKHEAD_NAME)
+                        q.aggregate("sum", c.BULKHEAD_QUEUED, name, group=(c.BULKHEAD_NAME,)),
+                        legend_of(c.BULKHEAD_NAME),
                     ),
                 ),
                 width=12,
@@ -216,19 +229,20 @@ def _bulkheads_row() -> Row:
                 title="Queue wait",
                 description="How long calls that found the bulkhead full waited; exemplars link to traces.",
                 unit="s",
-                queries=latency_queries(c.BULKHEAD_QUEUE_WAIT, name, group=(c.BULKHEAD_NAME,)),
+                queries=latency_queries(ctx, c.BULKHEAD_QUEUE_WAIT, name, group=(c.BULKHEAD_NAME,)),
                 width=12,
             ),
         ),
     )
 
 
-def _recovery_row() -> Row:
+def _recovery_row(ctx: Context) -> Row:
+    q = ctx.q
     """The "Recovery jobs" row."""
-    name = match_var(c.RECOVERY_NAME, _recovery_var())
+    name = match_var(c.RECOVERY_NAME, _recovery_var(ctx))
     runs = label(c.RECOVERY_RUNS, "outcome")
     items = label(c.RECOVERY_ITEMS, "outcome")
-    returned = f"time() - {aggregate('max', c.RECOVERY_DEPENDENCY_RETURNED, name, group=(c.RECOVERY_NAME,))}"
+    returned = f"time() - {q.aggregate('max', c.RECOVERY_DEPENDENCY_RETURNED, name, group=(c.RECOVERY_NAME,))}"
     return Row(
         title="Recovery jobs",
         panels=(
@@ -238,7 +252,8 @@ def _recovery_row() -> Row:
                 unit="short",
                 queries=(
                     Query(
-                        aggregate("max", c.RECOVERY_BACKLOG, name, group=(c.RECOVERY_NAME,)), legend_of(c.RECOVERY_NAME)
+                        q.aggregate("max", c.RECOVERY_BACKLOG, name, group=(c.RECOVERY_NAME,)),
+                        legend_of(c.RECOVERY_NAME),
                     ),
                 ),
                 width=8,
@@ -249,7 +264,7 @@ def _recovery_row() -> Row:
                 unit="s",
                 queries=(
                     Query(
-                        aggregate("max", c.RECOVERY_OLDEST_PARKED_AGE, name, group=(c.RECOVERY_NAME,)),
+                        q.aggregate("max", c.RECOVERY_OLDEST_PARKED_AGE, name, group=(c.RECOVERY_NAME,)),
                         legend_of(c.RECOVERY_NAME),
                     ),
                 ),
@@ -262,7 +277,7 @@ def _recovery_row() -> Row:
                 kind="state-timeline",
                 queries=(
                     Query(
-                        aggregate("min", c.RECOVERY_DEPENDENCY_AVAILABLE, name, group=(c.RECOVERY_NAME,)),
+                        q.aggregate("min", c.RECOVERY_DEPENDENCY_AVAILABLE, name, group=(c.RECOVERY_NAME,)),
                         legend_of(c.RECOVERY_NAME),
                     ),
                 ),
@@ -274,7 +289,9 @@ def _recovery_row() -> Row:
                 description="Recovery runs per second: everything recovered, some items failed, or the run failed.",
                 unit="ops",
                 queries=(
-                    Query(rate(c.RECOVERY_RUNS, name, group=(c.RECOVERY_NAME, runs)), legend_of(c.RECOVERY_NAME, runs)),
+                    Query(
+                        q.rate(c.RECOVERY_RUNS, name, group=(c.RECOVERY_NAME, runs)), legend_of(c.RECOVERY_NAME, runs)
+                    ),
                 ),
                 width=8,
                 stack=True,
@@ -285,10 +302,12 @@ def _recovery_row() -> Row:
                 unit="ops",
                 queries=(
                     Query(
-                        rate(c.RECOVERY_ITEMS, name, group=(c.RECOVERY_NAME, items)), legend_of(c.RECOVERY_NAME, items)
+                        q.rate(c.RECOVERY_ITEMS, name, group=(c.RECOVERY_NAME, items)),
+                        legend_of(c.RECOVERY_NAME, items),
                     ),
                     Query(
-                        rate(c.RECOVERY_PARKED, name, group=(c.RECOVERY_NAME,)), f"parked {legend_of(c.RECOVERY_NAME)}"
+                        q.rate(c.RECOVERY_PARKED, name, group=(c.RECOVERY_NAME,)),
+                        f"parked {legend_of(c.RECOVERY_NAME)}",
                     ),
                 ),
                 width=8,
@@ -297,7 +316,7 @@ def _recovery_row() -> Row:
                 title="Run duration",
                 description="Duration of recovery runs; exemplars link to the run's trace.",
                 unit="s",
-                queries=latency_queries(c.RECOVERY_RUN_DURATION, name, group=(c.RECOVERY_NAME,)),
+                queries=latency_queries(ctx, c.RECOVERY_RUN_DURATION, name, group=(c.RECOVERY_NAME,)),
                 width=8,
             ),
             Panel(
@@ -307,7 +326,7 @@ def _recovery_row() -> Row:
                 queries=(
                     Query(returned, legend_of(c.RECOVERY_NAME)),
                     Query(
-                        rate(c.RECOVERY_DEPENDENCY_RETURNS, name, group=(c.RECOVERY_NAME,), fn="increase"),
+                        q.rate(c.RECOVERY_DEPENDENCY_RETURNS, name, group=(c.RECOVERY_NAME,), fn="increase"),
                         f"returns {legend_of(c.RECOVERY_NAME)}",
                     ),
                 ),

@@ -176,6 +176,7 @@ class RulesConfig:
     latency_threshold: float = 0.5  # seconds; must be a bucket of the HTTP duration histogram
     slo_min_requests: int = 20  # requests in a pair's short window below which it does not fire
     slo_windows: tuple[SloWindow, ...] = _WORKBOOK_WINDOWS
+    slo_budget_window: str = "30d"  # the period the error budget is counted over (dashboards)
 
     # --- timeouts, rate limiters, bulkheads and recovery jobs
     timeout_ratio: float = 0.05  # share of an operation's calls that ran out of their budget

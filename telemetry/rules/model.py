@@ -18,7 +18,17 @@ if TYPE_CHECKING:
     from telemetry.promql import Builder
     from telemetry.rules.config import RulesConfig
 
-__all__ = ["COUNT_VALUE", "AlertRule", "Family", "Record", "Runbook", "load_runbooks", "ratio_records", "span"]
+__all__ = [
+    "COUNT_VALUE",
+    "AlertRule",
+    "Family",
+    "Record",
+    "Runbook",
+    "event",
+    "load_runbooks",
+    "ratio_records",
+    "span",
+]
 
 _TEMPLATES: Final = "telemetry.rules.families"
 # An alert value that is a count, as a whole number: increase() extrapolates (3.036 timeouts).
@@ -40,7 +50,8 @@ class Record:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertRule:
     """One alerting rule. ``trace_filters`` are (TraceQL attribute, alert label) pairs for the
-    prefilled trace search; ``trace_errors`` adds ``status = error`` to it; ``dashboard_vars``
+    prefilled trace search; ``trace_errors`` adds ``status = error`` to it, ``trace_slower_than``
+    ``duration > <seconds>s`` (a latency alert looks for slow spans, not failed ones); ``dashboard_vars``
     are (dashboard variable, alert label) pairs set in the dashboard link besides the service."""
 
     name: str
@@ -51,6 +62,7 @@ class AlertRule:
     description: str
     trace_filters: tuple[tuple[str, str], ...] = ()
     trace_errors: bool = True
+    trace_slower_than: float | None = None
     dashboard_vars: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
 
@@ -81,6 +93,12 @@ class Family:
 def span(label: c.Label) -> tuple[str, str]:
     """A trace filter on the span attribute carrying the same name as the catalog label."""
     return (f"span.{label.name}", label.prom)
+
+
+def event(label: c.Label) -> tuple[str, str]:
+    """A trace filter on a span-event attribute (TraceQL's ``event.`` scope): for objects the
+    package names only on the events it adds (a dependency call, a pool wait, a retry)."""
+    return (f"event.{label.name}", label.prom)
 
 
 def ratio_records(

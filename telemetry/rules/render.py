@@ -75,6 +75,8 @@ def trace_query(cfg: RulesConfig, alert: AlertRule, slot: Callable[[str], str]) 
     conditions += [f'{attribute} = "{slot(label)}"' for attribute, label in alert.trace_filters]
     if alert.trace_errors:
         conditions.append("status = error")
+    if alert.trace_slower_than is not None:
+        conditions.append(f"duration > {alert.trace_slower_than:g}s")
     return "{ " + " && ".join(conditions) + " }"
 
 

@@ -9,13 +9,17 @@ from dashboard_support import promtool_check, substitute
 
 from telemetry import catalog, dashboards
 from telemetry.dashboards import _grafana, _promql
+from telemetry.rules.config import RulesConfig
+from telemetry.rules.families import families
 
 _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 _MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"[^"]*"\s*')
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 # PromQL words the panels may use; anything else identifier-like outside a selector is a bare metric.
 _WORDS = {"sum", "max", "min", "count", "avg", "topk", "rate", "increase", "histogram_quantile", "time", "or", "and"}
-_WORDS |= {"unless", "vector", "clamp_min", "by", "without", "on", "ignoring"}
+_WORDS |= {"unless", "vector", "clamp_min", "by", "without", "on", "ignoring", "group", "avg", "avg_over_time"}
+# Prometheus's own series: target health and the alerts it evaluates
+_BUILTIN = {"up": ("job", "instance"), "ALERTS": ("alertname", "alertstate", "severity")}
 
 
 def _names(expr: str) -> tuple[set[str], set[str]]:
@@ -29,7 +33,7 @@ def _names(expr: str) -> tuple[set[str], set[str]]:
             labels.add(match.group(1))
     for group in _GROUPING.findall(expr):
         labels |= {name.strip() for name in group.split(",") if name.strip()}
-    rest = _GROUPING.sub(" ", _SELECTOR.sub(" ", expr)).replace("$__rate_interval", " ")
+    rest = re.sub(r"\[[^\]]*\]", " ", _GROUPING.sub(" ", _SELECTOR.sub(" ", expr)))
     leftovers = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", rest)) - _WORDS
     assert leftovers == set(), (leftovers, expr)
     return metrics, labels
@@ -53,21 +57,51 @@ def test_promtool_check_rejects_a_broken_expression(tmp_path) -> None:
 
 def test_alert_annotation_parses_with_promtool(tmp_path) -> None:
     """The firing-alerts annotation query (Prometheus's built-in ALERTS series) is valid PromQL."""
-    result = promtool_check([substitute(_grafana.alert_annotation_expr())], tmp_path)
+    result = promtool_check([substitute(_grafana.alert_annotation_expr("service"))], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _recorded(cfg: RulesConfig) -> set[str]:
+    return {record.record for family in families(cfg) for record in family.records}
+
+
 def test_expressions_use_only_catalog_metrics_and_labels() -> None:
-    """Every metric is a catalog series; every label is the metric's own, a scrape target label, or `le`."""
-    series = {name: spec for spec in catalog.CATALOG for name in spec.series_names}
-    for expr in dashboards.expressions():
+    """Every metric is a catalog series, a recording rule the alert rules define for the same
+    config, or Prometheus's `up`/`ALERTS`; every label is the metric's own, a target label, or `le`."""
+    cfg = RulesConfig()
+    series = {name: spec.label_names for spec in catalog.CATALOG for name in spec.series_names}
+    series |= dict.fromkeys(_recorded(cfg), ()) | _BUILTIN
+    for expr in dashboards.expressions(cfg):
         metrics, labels = _names(expr)
         assert metrics, expr
         assert metrics <= set(series), (metrics - set(series), expr)
-        allowed = set(_promql.TARGET_LABELS) | {label for name in metrics for label in series[name].label_names}
+        allowed = set(_promql.Scope.of(cfg).target_labels) | {label for name in metrics for label in series[name]}
         if any(name.endswith("_bucket") for name in metrics):
             allowed.add("le")
         assert labels <= allowed, (labels - allowed, expr)
+
+
+def test_recorded_series_exist_for_a_custom_config() -> None:
+    """The SLO panels read the recording rules generated from the same config: with another
+    service label and other SLO windows, every recorded series a panel reads is still defined."""
+    cfg = RulesConfig.from_mapping(
+        {
+            "service_label": "app",
+            "slo_windows": [
+                {"long": "2h", "short": "10m", "factor": 10, "for": "2m", "severity": "critical"},
+                {"long": "1d", "short": "2h", "factor": 2, "for": "1h", "severity": "warning"},
+            ],
+        }
+    )
+    used = {name for expr in dashboards.expressions(cfg) for name in _names(expr)[0] if ":" in name}
+    assert used == {
+        "app:http_server_request_errors:ratio_rate2h",
+        "app:http_server_request_errors:ratio_rate10m",
+        "app:http_server_request_errors:ratio_rate1d",
+        "app:http_server_request_slow:ratio_rate2h",
+        "app:http_server_request_slow:ratio_rate1d",
+    }
+    assert used <= _recorded(cfg)
 
 
 def test_name_check_catches_strangers() -> None:

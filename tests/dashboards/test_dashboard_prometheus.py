@@ -29,6 +29,7 @@ from telemetry import catalog, dashboards
 from telemetry.catalog import Kind, MetricSpec
 from telemetry.events import RetryExhausted, RetryScheduled, RetrySucceeded
 from telemetry.metrics import Instruments, family
+from telemetry.rules import RulesConfig, render
 from telemetry.testing import in_memory_tracer
 from tests.conftest import require
 
@@ -145,8 +146,15 @@ def drill(tmp_path: Path) -> Iterator[tuple[str, float]]:
 
     recorder = threading.Thread(target=record_forever, daemon=True)
     recorder.start()
+    # the recording rules the SLO panels read, generated from the same (default) config
+    rule_files = []
+    for path, text in render(RulesConfig()).items():
+        if path.name.endswith(".rules.yml"):
+            (tmp_path / path.name).write_text(text, encoding="utf-8")
+            rule_files.append(str(tmp_path / path.name))
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+        "rule_files": rule_files,
         "scrape_configs": [
             {
                 "job_name": SERVICE,

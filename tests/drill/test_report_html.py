@@ -155,7 +155,10 @@ def test_a_recorded_report_opens_cleanly_in_headless_chromium(tmp_path: Path) ->
             "http://localhost:3000/d/rt-breakers?var-job=orders&var-instance=127.0.0.1%3A43381&var-breaker=s3",
             {"resilience_circuit_state"},
             {"op": "==", "value": 0.0},
-            [("Breaker state", {"value": 0.0, "label": "alert threshold (== 0)"})],
+            [
+                ("Breaker state (worst instance)", {"value": 0.0, "label": "alert threshold (== 0)"}),
+                ("State of $breaker by instance", {"value": 0.0, "label": "alert threshold (== 0)"}),
+            ],
         ),
         (
             "http://localhost:3000/d/rt-pools?var-job=orders&var-pool=orders",

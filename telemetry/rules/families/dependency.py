@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, load_runbooks, ratio_records, span
+from telemetry.rules.model import AlertRule, Family, event, load_runbooks, ratio_records, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -58,7 +58,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f"{number(cfg.dependency_min_rate)} operations/s, or every one of at least "
                     f"{cfg.dependency_outage_min_failures} in {outage}."
                 ),
-                trace_filters=(span(c.DEPENDENCY),),
+                trace_filters=(event(c.DEPENDENCY),),  # only the dependency-call events name it
             ),
             AlertRule(
                 name="HealthCheckFailureRatioHigh",
@@ -84,6 +84,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             cfg,
             failure_percent=number(cfg.dependency_failure_ratio * 100),
             outcomes=", ".join(cfg.dependency_failure_outcomes),
+            outcomes_regex="|".join(cfg.dependency_failure_outcomes),
             min_rate=number(cfg.dependency_min_rate),
             health_percent=number(cfg.health_failure_ratio * 100),
         ),

@@ -47,7 +47,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             ),
             AlertRule(
                 name="DeadLetterQueueStale",
-                dashboard_vars=(("queue", queue),),
+                # its `queue` label is the dead-letter queue: the dashboard's `dlq` variable
+                dashboard_vars=(("dlq", queue),),
                 expr=f"max {q.by(oldest, queue)} ({q.series(oldest)}) > {number(cfg.dlq_stale_age)}",
                 for_=cfg.dlq_stale_for,
                 severity="warning",

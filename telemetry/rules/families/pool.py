@@ -26,7 +26,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     pending, timeouts = c.DB_CLIENT_CONNECTION_PENDING_REQUESTS, c.DB_CLIENT_CONNECTION_TIMEOUTS
     waits = c.DB_CLIENT_CONNECTION_WAIT_TIME
     used = {c.DB_CLIENT_CONNECTION_COUNT.labels[1].prom: "used"}
-    trace = ((f"span.{c.POOL_NAME.name}", pool),)
+    trace = ((f"event.{c.POOL_NAME.name}", pool),)  # only the pool-wait events name it
     who = f"Pool {{{{ $labels.{pool} }}}} of {{{{ $labels.{cfg.service_label} }}}}"
     window = cfg.pool_timeouts_window
     timed_out = q.counted(timeouts, window, pool)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, Record, load_runbooks, ratio_records, span
+from telemetry.rules.model import AlertRule, Family, Record, event, load_runbooks, ratio_records
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -30,7 +30,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     svc = cfg.service_label
     guard = f"and on ({svc}, {name})\n{rate.record} > {number(cfg.retry_min_rate)}"
     who = f"{{{{ $labels.{name} }}}} of {{{{ $labels.{svc} }}}}"
-    trace = (span(c.RETRY_NAME),)
+    trace = (event(c.RETRY_NAME),)  # only the retry events name it
     return Family(
         name="retry",
         dashboard="retries",

@@ -73,6 +73,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                         f"{cfg.slo_min_requests} requests there; held for {pair.for_})."
                     ),
                     labels=(("long", pair.long), ("short", pair.short)),
+                    trace_errors=kind == "Availability",
+                    trace_slower_than=None if kind == "Availability" else cfg.latency_threshold,
                 )
             )
     return Family(
@@ -84,8 +86,25 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
         runbooks=load_runbooks(
             "slo",
             cfg,
+            pairs=_pairs(cfg),
             availability=number(cfg.availability_objective * 100),
             latency=number(cfg.latency_objective * 100),
             threshold=le,
         ),
     )
+
+
+def _pairs(cfg: RulesConfig) -> str:
+    """What each window pair means for urgency, for the runbooks: its factor, whether it pages,
+    and how soon the whole budget would be gone at that burn rate."""
+    period = duration_seconds(cfg.slo_budget_window)
+    parts = []
+    for pair in cfg.slo_windows:
+        hours = period / pair.factor / 3600
+        left = f"{round(hours)}h" if hours <= 48 else f"{round(hours / 24)}d"
+        urgency = "pages" if pair.severity == "critical" else "a ticket"
+        parts.append(
+            f"long={pair.long}, short={pair.short}: {number(pair.factor)}x the budget, {urgency} "
+            f"(at that rate the {cfg.slo_budget_window} budget is gone in {left})"
+        )
+    return "; ".join(parts)

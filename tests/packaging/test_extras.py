@@ -203,6 +203,25 @@ SNIPPETS = [
         """,
     ),
 ]
+SNIPPETS.append(
+    Snippet(
+        "slowapi",
+        (
+            "app.state.limiter = limiter",
+            "instrument_limiter(limiter, app=app)  # from telemetry.integrations.slowapi; extra [slowapi]",
+        ),
+        before="""
+        from fastapi import FastAPI
+        from slowapi import Limiter
+        from slowapi.util import get_remote_address
+        from telemetry.integrations.slowapi import instrument_limiter
+
+        app = FastAPI()
+        limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
+        """,
+        also=("fastapi",),  # the limiter guards a FastAPI app, which the [fastapi] extra brings in a service
+    )
+)
 # Extras whose README usage is a command, not Python.
 COMMANDS = {
     "rules": "resilience-telemetry generate --only alerts --config ops.yml",
@@ -238,6 +257,16 @@ def fresh_venv(where: Path, wheel: Path, wheels: Path, extra: str, also: tuple[s
     installed = run([*pip, str(wheels), f"{wheel}[{extra}]", *also], where)
     assert installed.returncode == 0, installed.stderr
     return python
+
+
+def test_every_extra_is_tried() -> None:
+    """Each user-facing extra of pyproject.toml has a snippet or a command here (a new extra fails until it has)."""
+    import tomllib
+
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    )
+    assert declared - {"all", "demo"} == {s.extra for s in SNIPPETS} | set(COMMANDS)
 
 
 def test_every_snippet_line_is_in_the_readme() -> None:

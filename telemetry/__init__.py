@@ -65,12 +65,15 @@ def instrument(
     protected_paths: Sequence[str] = (),
     health_token: str | None = None,
     health_allow: Sequence[str] | None = None,
+    client_spans: bool = True,
     **setup_options: Any,
 ) -> Telemetry:
     """Set up once (see :func:`setup` for the options) and instrument ``app`` if given.
 
-    ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry,
-    see :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
+    ``engine`` (a SQLAlchemy ``Engine`` or ``AsyncEngine``) gets connection-pool telemetry and,
+    unless ``client_spans=False``, a CLIENT span per query (children of the request's span, so
+    a trace shows which statement failed), see
+    :func:`telemetry.integrations.sqlalchemy.instrument_engine`. ``metrics_token``,
     ``metrics_allow`` and ``protected_paths`` restrict ``/metrics`` (and e.g.
     ``/health/detailed``), ``health_token`` and ``health_allow`` open ``/health/detailed``
     beyond loopback; the defaults are in :func:`telemetry.integrations.fastapi.instrument_app`.
@@ -92,5 +95,5 @@ def instrument(
     if engine is not None:
         from telemetry.integrations.sqlalchemy import instrument_engine
 
-        instrument_engine(engine, telemetry=result)
+        instrument_engine(engine, telemetry=result, client_spans=client_spans)
     return result

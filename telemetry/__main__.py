@@ -1,4 +1,7 @@
-"""``python -m telemetry`` / ``resilience-telemetry``: regenerate or check generated files."""
+"""The ``resilience-telemetry`` command (also ``python -m telemetry``): generate or check files.
+
+The help text is plain text (argparse prints it as written), so it carries no reST markup.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,43 @@ from typing import Any
 from telemetry.generate import GENERATORS, check, generate_all, write
 from telemetry.rules.config import ConfigError
 
+DESCRIPTION = (
+    "Generate the ops files from the metric catalog: Prometheus alert rules, Alertmanager "
+    "routing and runbooks (alerts/), Grafana dashboards (dashboards/) and the metric table "
+    "(docs/metrics.md), or check that committed copies are up to date."
+)
+GENERATE_EPILOG = """examples:
+  resilience-telemetry generate --only alerts --config ops.yml --root deploy
+      writes deploy/alerts/*.rules.yml, deploy/alerts/alertmanager.yml, deploy/alerts/runbooks.md
+  resilience-telemetry generate --check
+      exits 1 and names each file under the current directory that differs from a fresh generation
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="resilience-telemetry", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="write the generated files (or --check them)")
-    gen.add_argument("--root", type=Path, default=Path(), help="repository root to write into")
-    gen.add_argument("--only", choices=sorted(GENERATORS), action="append", help="one generator")
-    gen.add_argument("--check", action="store_true", help="exit 1 if committed files are stale")
-    gen.add_argument("--config", type=Path, help="YAML or JSON mapping generator name -> options, e.g. {alerts: {...}}")
+    parser = argparse.ArgumentParser(prog="resilience-telemetry", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    gen = commands.add_parser(
+        "generate",
+        help="write the generated files (or --check them)",
+        description="Write the generated files under --root, or --check them.",
+        epilog=GENERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gen.add_argument(
+        "--root",
+        type=Path,
+        default=Path(),
+        help="directory the files are written under (default: the current directory); "
+        "alerts/, dashboards/ and docs/ are created below it",
+    )
+    gen.add_argument("--only", choices=sorted(GENERATORS), action="append", help="run only this generator (repeatable)")
+    gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file under --root is stale")
+    gen.add_argument(
+        "--config",
+        type=Path,
+        help="YAML or JSON file: generator name -> options, e.g. 'alerts: {service_label: app}' (RulesConfig fields)",
+    )
     args = parser.parse_args(argv)
     try:
         files = generate_all(args.only, _load(args.config) if args.config else None)

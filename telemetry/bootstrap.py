@@ -206,6 +206,23 @@ _DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
+def _no_created_series() -> None:
+    """Switch off prometheus-client's ``*_created`` series unless the environment keeps them.
+
+    prometheus-client adds a ``<name>_created`` gauge beside every counter and histogram
+    family, which doubles the families a service exports (and pays for) while Prometheus
+    ignores them unless ``--enable-feature=created-timestamp-zero-ingestion`` is on. The switch
+    is process-wide (prometheus-client has no per-registry one), so it covers the service's own
+    metrics too. ``PROMETHEUS_DISABLE_CREATED_SERIES=false`` (prometheus-client's own variable)
+    keeps them, as does ``prometheus_client.enable_created_metrics()`` after set-up.
+    """
+    keep = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "").strip().lower() in ("false", "0", "f")
+    if not keep:
+        from prometheus_client import disable_created_metrics
+
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
 def _warn_ignored(options: dict[str, Any]) -> None:
     """Warn about options that differ from the current set-up's and so cannot take effect."""
     first: dict[str, Any] = STATE.setup_options
@@ -295,6 +312,7 @@ def setup(
             return existing
         name = _service_name(service_name)
         _opt_in_stable_http()
+        _no_created_series()
         from telemetry.correlation import install_propagator_filter
 
         install_propagator_filter()  # a crafted tracestate/baggage header must not mean a log line

@@ -115,10 +115,18 @@ def drill_config(pager_port: int, *, scale: float) -> RulesConfig:
     )
 
 
+def _with_root(spans: list[Any]) -> list[Any] | None:
+    """``spans`` once the trace's root span is among them."""
+    return spans if any(not span.parent_span_id for span in spans) else None
+
+
 def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     """Add the example's spans as the stand-in collector received them."""
     trace_id = example.get("trace_id")
-    spans = _wait(lambda: stack.otlp.trace(trace_id), 5.0, 0.25) if trace_id else None
+    # Child spans (queries, S3 calls) end, and so arrive, before the request's own span: wait for it.
+    spans = None
+    if trace_id:
+        spans = _wait(lambda: _with_root(stack.otlp.trace(trace_id)), 5.0, 0.25) or stack.otlp.trace(trace_id)
     example["spans"] = [f"{span.name} {span.events}" for span in spans or []]
     example["span_has_correlation_id"] = any(
         example["correlation_id"]
@@ -128,23 +136,39 @@ def _with_spans(stack: Stack, example: dict[str, Any]) -> dict[str, Any]:
     return example
 
 
+_EXAMPLE_CANDIDATES = 200  # failed requests looked at for an example, newest first
+
+
 def _example(
     stack: Stack, service: Service, traffic: Traffic, scenario: Scenario, *, start: float, end: float
 ) -> dict[str, Any]:
     failures = traffic.failures_between(start, end, scenario.path_part)
-    for request in reversed(failures):
+    candidates = []
+    for request in list(reversed(failures))[:_EXAMPLE_CANDIDATES]:
         logs = service.log_lines(request.correlation_id)
         if logs:
             trace_id = next((line["trace_id"] for line in logs if "trace_id" in line), None)
-            return _with_spans(
-                stack,
-                {
-                    "request": f"{request.method} {request.path} -> {request.status}",
-                    "correlation_id": request.correlation_id,
-                    "trace_id": trace_id,
-                    "logs": logs,
-                },
-            )
+            candidates.append((request, logs, trace_id))
+    if candidates:
+        # The latest failure whose trace has a failed dependency span (a query, an S3 operation, a
+        # pool checkout) under the request's span shows where the request failed; else the latest.
+        request, logs, trace_id = next(
+            (
+                candidate
+                for candidate in candidates
+                if candidate[2] and any(span.error and span.parent_span_id for span in stack.otlp.trace(candidate[2]))
+            ),
+            candidates[0],
+        )
+        return _with_spans(
+            stack,
+            {
+                "request": f"{request.method} {request.path} -> {request.status}",
+                "correlation_id": request.correlation_id,
+                "trace_id": trace_id,
+                "logs": logs,
+            },
+        )
     # The consumer's failures happen off the request path: show its dead-letter log line.
     for line in reversed(service.log_path.read_text(errors="replace").splitlines()):
         if '"telemetry.dlq.dead_lettered"' in line or '"telemetry.consumer.retry_scheduled"' in line:

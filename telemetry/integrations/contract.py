@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import ModuleType
 
-__all__ = ["Instrumented", "check_telemetry", "enabled", "install_hint", "require"]
+__all__ = ["Instrumented", "check_telemetry", "enabled", "install_hint", "require", "tracer_provider_for"]
 
 
 def install_hint(extra: str) -> str:
@@ -50,6 +50,18 @@ def check_telemetry(telemetry: object) -> None:
     if telemetry is not current():
         msg = "telemetry= must be the current set-up (the one telemetry.setup() returned last)"
         raise ValueError(msg)
+
+
+def tracer_provider_for(explicit: Any, telemetry: object) -> Any:
+    """Where an integration's own spans go: ``explicit``, else the set-up's provider (the one
+    given, else the current set-up's), else ``None`` (OpenTelemetry's global provider)."""
+    if explicit is not None:
+        return explicit
+    if telemetry is None:
+        from telemetry.bootstrap import current
+
+        telemetry = current()
+    return getattr(telemetry, "tracer_provider", None)
 
 
 _is_enabled: Callable[[], bool] | None = None

@@ -90,3 +90,13 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
         ], page["scenario"]
         assert record["alerts"][page["alertname"]]["pending"], page["alertname"]
         assert record["alerts"][page["alertname"]]["firing"], page["alertname"]
+    # Where the request failed is a span of its own: the pool checkout that timed out, the S3 operation.
+    failed_children = {
+        page["scenario"]: sorted(
+            {span["name"] for span in page["example"]["trace"] if span["error"] and span["parent_span_id"]}
+        )
+        for page in record["pages"]
+    }
+    assert failed_children["pool-exhaustion"] == ["pool checkout"], failed_children
+    assert failed_children["s3-failures"] == ["S3.PutObject"], failed_children
+    assert opened.facts["spans"] > len(EXPECTED)  # the waterfalls draw more than the request spans

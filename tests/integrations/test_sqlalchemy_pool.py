@@ -79,7 +79,9 @@ def test_timeout_counts_and_warns_with_pool_state(sqlite_engine: Any) -> None:
     adds span events and logs one WARNING with size, overflow, checked-out count and wait."""
     with capture() as cap:
         engine = sqlite_engine(pool_size=1, max_overflow=0, pool_timeout=0.05)
-        instrument_engine(engine, pool_name=NAME)
+        # Without the pool-checkout span, both events land on the request's span (with it, the timeout
+        # event goes on that span: tests/integrations/test_client_spans.py).
+        instrument_engine(engine, pool_name=NAME, client_spans=False)
         with engine.connect(), cap.tracer.start_as_current_span("request"):
             with pytest.raises(PoolTimeout, match="QueuePool limit of size 1 overflow 0 reached"):
                 engine.connect()

@@ -4,6 +4,7 @@ Usage::
 
     engine = create_engine(url, pool_size=20, max_overflow=30, pool_timeout=30, pool_pre_ping=True)
     telemetry.instrument(app, engine=engine)   # or: instrument_engine(engine, pool_name="orders")
+    instrument_engine(engine, client_spans=False)   # pool metrics only, no query spans
 
     async_engine = create_async_engine(url)    # AsyncEngine works the same way
     instrument_engine(async_engine)
@@ -24,6 +25,12 @@ get their use time and leaks from ``checkout``/``reset`` listeners.
 ``pool.checkedout()``, ``pool.size()`` and the configured overflow when Prometheus scrapes, so
 they always agree with the pool. Everything survives ``engine.dispose()``.
 
+Query spans: one CLIENT span per statement (opentelemetry-instrumentation-sqlalchemy's, on
+this engine only, on every SQLAlchemy this package supports, 2.1 included; see
+:mod:`telemetry.integrations.sqlalchemy._spans`), failures with ``error.type`` and never the
+message; and a ``pool checkout`` span around each checkout that has to wait, ending in
+``error.type=TimeoutError`` when the wait runs out. ``client_spans=False`` turns both off.
+
 The pool name is ``pool_name``, else the engine's ``pool_logging_name``, else
 ``host:port/database`` from the URL: never the user, the password or the query string.
 """
@@ -33,7 +40,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from telemetry.integrations.contract import check_telemetry
+from telemetry.integrations.contract import check_telemetry, tracer_provider_for
 from telemetry.integrations.sqlalchemy._pool import instrumented_pool_class, is_instrumented_pool_class
 from telemetry.integrations.sqlalchemy._state import PoolTelemetry, lock, sqlalchemy_module
 
@@ -90,7 +97,14 @@ def is_instrumented(engine: Any) -> bool:
     return getattr(engine, "sync_engine", engine) in _engines
 
 
-def instrument_engine(engine: Any, *, pool_name: str | None = None, telemetry: object = None) -> Any:
+def instrument_engine(
+    engine: Any,
+    *,
+    pool_name: str | None = None,
+    telemetry: object = None,
+    client_spans: bool = True,
+    tracer_provider: Any = None,
+) -> Any:
     """Instrument ``engine`` (an ``Engine`` or ``AsyncEngine``) and return it; a second call does nothing.
 
     Nothing is recorded inside OpenTelemetry's ``suppress_instrumentation()``.
@@ -101,6 +115,12 @@ def instrument_engine(engine: Any, *, pool_name: str | None = None, telemetry: o
             :func:`pool_name_for` (no credentials).
         telemetry: the current set-up, or ``None`` (see
             :func:`telemetry.integrations.contract.check_telemetry`).
+        client_spans: also make a CLIENT span per statement (through
+            opentelemetry-instrumentation-sqlalchemy, on every SQLAlchemy this package supports)
+            and a ``pool checkout`` span for each checkout that has to wait; ``False`` keeps the
+            pool metrics only (say so when you trace the engine with ``SQLAlchemyInstrumentor``
+            yourself; an engine it already traces is not traced twice either way).
+        tracer_provider: where the spans go; defaults to the set-up's, else the global one.
     """
     event = sqlalchemy_module().event
     check_telemetry(telemetry)
@@ -109,6 +129,8 @@ def instrument_engine(engine: Any, *, pool_name: str | None = None, telemetry: o
         if sync in _engines:
             return engine
         state = PoolTelemetry(sync, pool_name or pool_name_for(sync))
+        if client_spans:
+            _add_spans(state, sync, tracer_provider_for(tracer_provider, telemetry))
         pool: Any = sync.pool
         timed_pool = isinstance(pool, sqlalchemy_module().pool.QueuePool)
         if timed_pool:
@@ -124,6 +146,16 @@ def instrument_engine(engine: Any, *, pool_name: str | None = None, telemetry: o
     return engine
 
 
+def _add_spans(state: PoolTelemetry, sync: Engine, provider: Any) -> None:
+    from opentelemetry import trace
+
+    from telemetry.integrations.sqlalchemy._spans import add_query_spans, has_query_spans
+
+    state.tracer = trace.get_tracer("telemetry.integrations.sqlalchemy", None, provider)  # our pool-checkout spans
+    if not has_query_spans(sync):
+        state.undo_spans = add_query_spans(sync, provider)
+
+
 def uninstrument_engine(engine: Any) -> Any:
     """Undo :func:`instrument_engine` and return ``engine`` (idempotent): listeners removed,
     the pool's class restored."""
@@ -135,6 +167,8 @@ def uninstrument_engine(engine: Any) -> Any:
             return engine
         for target, identifier, listener in state.listeners:
             event.remove(target, identifier, listener)
+        if state.undo_spans is not None:
+            state.undo_spans()
         pool: Any = sync.pool
         if is_instrumented_pool_class(type(pool)):
             pool._telemetry = None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 from telemetry.events.pool import PoolExhausted, PoolTimedOut
 from telemetry.integrations.contract import enabled
 from telemetry.integrations.sqlalchemy._state import PoolTelemetry, lock, mark_checkout, mark_return, sqlalchemy_module
+from telemetry.labels import error_type
 from telemetry.recorder import record
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ def timed_get(pool: Any, get: Callable[[], ConnectionPoolEntry]) -> ConnectionPo
             )
     except Exception:
         return get()
+    if waits and state.tracer is not None:
+        return _waited_get(pool, state, bound, get)
     started = time.perf_counter()
     try:
         entry = get()
@@ -57,6 +61,49 @@ def timed_get(pool: Any, get: Callable[[], ConnectionPoolEntry]) -> ConnectionPo
     try:  # noqa: SIM105 - hot path: a try is free, contextlib.suppress is not
         bound.observe(bound.wait, time.perf_counter() - started)
     except Exception:  # noqa: S110 - the connection is the caller's either way
+        pass
+    return entry
+
+
+def _waited_get(
+    pool: Any, state: PoolTelemetry, bound: Any, get: Callable[[], ConnectionPoolEntry]
+) -> ConnectionPoolEntry:
+    """A checkout that has to wait, inside a ``pool checkout`` span of its own.
+
+    Only checkouts that find the pool exhausted get one (the fast path stays span-free): in a
+    trace, the time a request spent queueing for a connection, and the place it failed when
+    the wait ended in ``TimeoutError``, are then a span, not only an event on the server span.
+    The timeout's span event and log line are recorded inside it.
+    """
+    from opentelemetry import trace
+
+    span = state.tracer.start_span(
+        "pool checkout",
+        kind=trace.SpanKind.INTERNAL,
+        attributes={"db.client.connection.pool.name": state.name, "db.pool.checked_out": pool.checkedout()},
+    )
+    # A span that does not record (no SDK provider) must not hide the request's span from the events.
+    current = (
+        trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
+        if span.is_recording()
+        else contextlib.nullcontext()
+    )
+    started = time.perf_counter()
+    try:
+        with current:
+            try:
+                entry = get()
+            except sqlalchemy_module().exc.TimeoutError as exc:
+                timed_out(pool, state, time.perf_counter() - started)
+                span.set_attribute("error.type", error_type(exc))
+                span.set_status(trace.Status(trace.StatusCode.ERROR, error_type(exc)))
+                raise
+    finally:
+        bound.pending.dec()
+        span.end()
+    try:  # noqa: SIM105 - the connection is the caller's either way
+        bound.observe(bound.wait, time.perf_counter() - started)
+    except Exception:  # noqa: S110
         pass
     return entry
 

@@ -16,6 +16,8 @@ from telemetry.metrics import current_exemplar
 from telemetry.recorder import get_recorder, record
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
@@ -63,7 +65,7 @@ class Bound:
 class PoolTelemetry:
     """One instrumented engine: its name, its listeners, and what its pools record through."""
 
-    __slots__ = ("__weakref__", "_bound", "engine", "listeners", "name", "original_class")
+    __slots__ = ("__weakref__", "_bound", "engine", "listeners", "name", "original_class", "tracer", "undo_spans")
 
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = weakref.ref(engine)
@@ -71,6 +73,10 @@ class PoolTelemetry:
         self._bound: Bound | None = None
         self.listeners: list[tuple[Any, str, Any]] = []
         self.original_class: type[Any] | None = None
+        #: makes the span of a checkout that has to wait; ``None`` when client spans are off
+        self.tracer: Any = None
+        #: removes the query spans (``None`` when client spans are off)
+        self.undo_spans: Callable[[], None] | None = None
 
     def bound(self) -> Bound:
         """Children bound in the current recorder's registry (rebound when the recorder changes)."""

@@ -13,8 +13,8 @@ back on the consumer side, validating everything they read.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import Any, Final
@@ -48,8 +48,16 @@ def get_correlation_id() -> str | None:
     return _correlation_id.get()
 
 
+# uuid4()'s version (4) and RFC 4122 variant bits, applied to 128 random bits by hand.
+_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET: Final = (4 << 76) | (0x8000 << 48)
+
+
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """A fresh ID with ``uuid.uuid4().hex``'s format (32 hex digits, version 4, RFC 4122 variant)
+    from the same ``os.urandom`` bits, without building a ``UUID`` object: that alone was the
+    largest cost of the HTTP middleware per request."""
+    return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def is_valid(value: object) -> bool:

@@ -469,8 +469,8 @@ def _access_fields(record: logging.LogRecord, event_dict: dict[str, Any]) -> Non
         scope, started = request
         route = scope.get("route")
         template = getattr(route, "path_format", None) or getattr(route, "path", None)
-        if isinstance(template, str):
-            event_dict["http.route"] = template
+        # Unmatched paths (404s) share one value, as in the duration histogram's route label.
+        event_dict["http.route"] = template if isinstance(template, str) else "_UNMATCHED"
         event_dict["duration_ms"] = round((time.perf_counter() - started) * 1e3, 3)
 
 

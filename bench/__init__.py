@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench import cardinality, micro, web
+from bench import cardinality, logs, micro, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,4 +23,5 @@ CASES: dict[str, tuple[str, Callable[[Settings], list[Row]]]] = {
     "http": ("5. HTTP: bare vs OpenTelemetry vs full set-up", web.http),
     "outage": ("6. exporter outage: OTLP to a closed port vs a live sink", web.outage),
     "cardinality": ("7. cardinality: unique correlation IDs and error messages", cardinality.cardinality),
+    "logs": ("8. JSON log line: configure_logging() vs native structlog and ProcessorFormatter", logs.logs),
 }

@@ -25,4 +25,5 @@ CASES: dict[str, tuple[str, Callable[[Settings], list[Row]]]] = {
     "cardinality": ("7. cardinality: unique correlation IDs and error messages", cardinality.cardinality),
     "logs": ("8. JSON log line: configure_logging() vs native structlog and ProcessorFormatter", logs.logs),
     "http_db": ("9. HTTP: async SQLAlchemy/PostgreSQL endpoint with query spans", web.http_db),
+    "exposition": ("10. /metrics render vs plain prometheus-client, same series", micro.exposition),
 }

@@ -16,7 +16,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 from opentelemetry import context, propagate
@@ -25,6 +25,7 @@ __all__ = [
     "BAGGAGE_KEY",
     "HEADER",
     "SPAN_ATTRIBUTE",
+    "bind",
     "bound",
     "extract",
     "get_correlation_id",
@@ -33,6 +34,7 @@ __all__ = [
     "is_valid",
     "new_correlation_id",
     "restored",
+    "unbind",
 ]
 
 HEADER: Final = "x-correlation-id"
@@ -63,6 +65,17 @@ def new_correlation_id() -> str:
 def is_valid(value: object) -> bool:
     """Only short, plain IDs are accepted: no whitespace, no CR/LF, no markup."""
     return isinstance(value, str) and _VALID.fullmatch(value) is not None
+
+
+def bind(correlation_id: str) -> Token[str | None]:
+    """Bind an already validated ID until :func:`unbind` with the returned token: for ASGI
+    middleware, where a ``with`` block costs as much as the rest of the binding."""
+    return _correlation_id.set(correlation_id)
+
+
+def unbind(token: Token[str | None]) -> None:
+    """Put back the ID that was bound before :func:`bind` returned ``token``."""
+    _correlation_id.reset(token)
 
 
 @contextlib.contextmanager

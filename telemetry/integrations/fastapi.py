@@ -37,11 +37,12 @@ from telemetry import catalog
 from telemetry.correlation import (
     BAGGAGE_KEY,
     SPAN_ATTRIBUTE,
-    _correlation_id,
+    bind,
     get_correlation_id,
     header_text,
     is_valid,
     new_correlation_id,
+    unbind,
 )
 from telemetry.exposition import AccessPolicy
 from telemetry.integrations.contract import Instrumented, enabled, require
@@ -217,7 +218,7 @@ class CorrelationIdMiddleware:
             return
         correlation = self._correlation
         value = correlation.choose(scope)
-        token = _correlation_id.set(value)
+        token = bind(value)
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(SPAN_ATTRIBUTE, value)
@@ -231,7 +232,7 @@ class CorrelationIdMiddleware:
         try:
             await self.app(scope, receive, send_with_header)
         finally:
-            _correlation_id.reset(token)
+            unbind(token)
 
 
 class HttpServerMiddleware:
@@ -261,7 +262,7 @@ class HttpServerMiddleware:
         token = None
         if correlation is not None:
             value = correlation.choose(scope)
-            token = _correlation_id.set(value)
+            token = bind(value)
             span = trace.get_current_span()
             if span.is_recording():
                 span.set_attribute(SPAN_ATTRIBUTE, value)
@@ -288,7 +289,7 @@ class HttpServerMiddleware:
             self._observe(scope, status, time.perf_counter() - started)
             current_request.reset(request_token)
             if token is not None:
-                _correlation_id.reset(token)
+                unbind(token)
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         try:

@@ -242,7 +242,11 @@ def http_db(settings: Settings) -> list[Row]:
     from telemetry.testing import port_open
 
     if not port_open("127.0.0.1", 5432):
-        return [skipped("http_db", f"{FULL}, SQLAlchemy endpoint", "PostgreSQL on 127.0.0.1:5432 not available")]
+        return [
+            skipped(
+                "http_db", f"{FULL}, SQLAlchemy endpoint", "integration not available: PostgreSQL on 127.0.0.1:5432"
+            )
+        ]
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_EXPORTER": "none", "BENCH_DATABASE_URL": DATABASE_URL}
     names = ("otel", "hand", "full")
     with processes(*((["serve", variant], env) for variant in names)) as servers:

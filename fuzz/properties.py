@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from telemetry import correlation
 from telemetry.integrations.fastapi import CorrelationIdMiddleware
-from telemetry.logging import MASK, Redactor, redact_text
+from telemetry.redaction import MASK, Redactor, redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from telemetry.logging import Redactor
+from telemetry.redaction import Redactor
 
 if TYPE_CHECKING:
     import logging

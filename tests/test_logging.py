@@ -13,7 +13,8 @@ import pytest
 import structlog
 
 from telemetry import correlation
-from telemetry.logging import Redactor, configure_logging, redact_text
+from telemetry.logging import configure_logging
+from telemetry.redaction import Redactor, redact_text
 from telemetry.testing import in_memory_tracer
 from telemetry.testing import json_logs as capture_json_logs
 

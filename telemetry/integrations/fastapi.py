@@ -47,7 +47,8 @@ from telemetry.correlation import (
 from telemetry.exposition import AccessPolicy
 from telemetry.integrations.contract import Instrumented, enabled, require
 from telemetry.labels import error_type
-from telemetry.logging import current_request, redact_text
+from telemetry.logging import current_request
+from telemetry.redaction import redact_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, MutableMapping

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from telemetry.integrations.fastapi import redact_query
-from telemetry.logging import MASK, Redactor, redact_text
+from telemetry.redaction import MASK, Redactor, redact_text
 
 from .conftest import Harness
 

@@ -23,7 +23,7 @@ CASES: dict[str, tuple[str, Callable[[Settings], list[Row]]]] = {
     "http": ("5. HTTP: bare vs OpenTelemetry vs by hand vs full set-up", web.http),
     "outage": ("6. exporter outage: OTLP to a closed port vs a live sink", web.outage),
     "cardinality": ("7. cardinality: unique correlation IDs and error messages", cardinality.cardinality),
-    "logs": ("8. JSON log line: configure_logging() vs native structlog and ProcessorFormatter", logs.logs),
-    "http_db": ("9. HTTP: async SQLAlchemy/PostgreSQL endpoint with query spans", web.http_db),
-    "exposition": ("10. /metrics render vs plain prometheus-client, same series", micro.exposition),
+    "logs": ("9. JSON log line: configure_logging() vs native structlog and ProcessorFormatter", logs.logs),
+    "http_db": ("10. HTTP: async SQLAlchemy/PostgreSQL endpoint with query spans", web.http_db),
+    "exposition": ("11. /metrics render vs plain prometheus-client, same series", micro.exposition),
 }

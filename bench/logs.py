@@ -58,7 +58,7 @@ def _processor_formatter_logger() -> logging.Logger:
 
 
 def logs(settings: Settings) -> list[Row]:
-    """Case 8: one JSON log line, inside a recording span with a correlation ID bound."""
+    """Case 9: one JSON log line, inside a recording span with a correlation ID bound."""
     import structlog
 
     from bench.harness import null_logs

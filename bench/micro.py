@@ -296,7 +296,7 @@ def _same_series(m: Instruments) -> Any:
 
 
 def exposition(settings: Settings) -> list[Row]:
-    """Case 10: rendering ``/metrics`` (text and OpenMetrics) vs plain prometheus-client with
+    """Case 11: rendering ``/metrics`` (text and OpenMetrics) vs plain prometheus-client with
     the same series."""
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest

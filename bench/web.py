@@ -237,7 +237,7 @@ def http(settings: Settings) -> list[Row]:
 
 
 def http_db(settings: Settings) -> list[Row]:
-    """Case 9: an async SQLAlchemy/PostgreSQL endpoint (asyncpg), query spans on in every
+    """Case 10: an async SQLAlchemy/PostgreSQL endpoint (asyncpg), query spans on in every
     instrumented variant (OTel's SQLAlchemy instrumentation), so the comparison is like for like."""
     from telemetry.testing import port_open
 

@@ -107,3 +107,42 @@ def test_breaker_success_not_counted_inside_suppressed_instrumentation() -> None
         cb.call(lambda: "paid")
         counted = cap.sample("resilience_circuit_calls_total", breaker_name="pg_hot_payments", outcome="success")
     assert counted == 2.0
+
+
+def test_no_baggage_from_a_correlation_id_bound_outside_a_request() -> None:
+    """A correlation ID bound outside an HTTP request (a consumer, an outbox relay) is not
+    added to outgoing baggage: only requests the middleware serves carry it, as before."""
+    from opentelemetry import propagate
+
+    from telemetry.integrations.fastapi import CorrelationIdMiddleware
+
+    async def app(_scope: Any, _receive: Any, _send: Any) -> None:
+        return None
+
+    CorrelationIdMiddleware(app)  # installs the baggage-on-injection propagator
+    with correlation.bound("pg-consumer-1"):
+        carrier: dict[str, str] = {}
+        correlation.inject(carrier)
+    assert "baggage" not in carrier
+    assert carrier["x-correlation-id"] == "pg-consumer-1"
+    assert propagate.get_global_textmap() is not None
+
+
+async def test_repeated_correlation_header_counts_with_its_last_value() -> None:
+    """Of a repeated X-Correlation-ID header the last value decides, as a dict of the headers."""
+    from telemetry.integrations.fastapi import CorrelationIdMiddleware
+
+    sent: list[dict[str, Any]] = []
+
+    async def app(_scope: Any, _receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"x-correlation-id", b"first-1"), (b"x-correlation-id", b"last-2")]
+    await CorrelationIdMiddleware(app)({"type": "http", "headers": headers}, receive, send)
+    assert sent[0]["headers"] == [(b"x-correlation-id", b"last-2")]

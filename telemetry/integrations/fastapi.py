@@ -130,7 +130,8 @@ class _CorrelationBaggage:
         self.inner = inner
 
     def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
-        value = get_correlation_id()
+        # Only inside a request our middleware serves, as when the baggage was attached there.
+        value = get_correlation_id() if current_request.get() is not None else None
         if value is not None and baggage.get_baggage(BAGGAGE_KEY, context) is None:
             context = baggage.set_baggage(BAGGAGE_KEY, value, context)
         if setter is None:
@@ -169,12 +170,10 @@ class _Correlation:
         _propagate_correlation_baggage()
 
     def choose(self, scope: Scope) -> str:
-        """The accepted incoming ID, or a fresh one; one pass over the request's headers."""
-        found: dict[bytes, bytes] = {}
+        """The accepted incoming ID, or a fresh one; one pass over the request's headers (a
+        repeated header counts with its last value, as a ``dict`` of the headers has it)."""
         wanted = self.wanted
-        for key, raw in scope.get("headers") or ():
-            if key in wanted and key not in found:
-                found[key] = raw
+        found = {key: raw for key, raw in scope.get("headers") or () if key in wanted}
         if not found:
             return new_correlation_id()
         for name in self.header_names:
@@ -220,6 +219,7 @@ class CorrelationIdMiddleware:
         correlation = self._correlation
         value = correlation.choose(scope)
         token = bind(value)
+        request_token = current_request.set((scope, time.perf_counter()))
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(SPAN_ATTRIBUTE, value)
@@ -233,6 +233,7 @@ class CorrelationIdMiddleware:
         try:
             await self.app(scope, receive, send_with_header)
         finally:
+            current_request.reset(request_token)
             unbind(token)
 
 

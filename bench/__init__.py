@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench import cardinality, micro, stall, web
+from bench import cardinality, logs, micro, stall, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,8 +20,11 @@ CASES: dict[str, tuple[str, Callable[[Settings], list[Row]]]] = {
     "breaker": ("2. pybreaker closed-state call", micro.breaker),
     "retry": ("3. retry: scheduled-retry event end to end, tenacity first attempt", micro.retry),
     "pool": ("4. SQLite QueuePool SELECT 1, checkout+checkin", micro.pool),
-    "http": ("5. HTTP: bare vs OpenTelemetry vs full set-up", web.http),
+    "http": ("5. HTTP: bare vs OpenTelemetry vs by hand vs full set-up", web.http),
     "outage": ("6. exporter outage: OTLP to a closed port vs a live sink", web.outage),
     "cardinality": ("7. cardinality: unique correlation IDs and error messages", cardinality.cardinality),
     "stall": ("8. stalled scrape: sources hang while /metrics is scraped", stall.stall),
+    "logs": ("9. JSON log line: configure_logging() vs native structlog and ProcessorFormatter", logs.logs),
+    "http_db": ("10. HTTP: async SQLAlchemy/PostgreSQL endpoint with query spans", web.http_db),
+    "exposition": ("11. /metrics render vs plain prometheus-client, same series", micro.exposition),
 }

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from bench.harness import Budget, Row, Settings, rss_bytes
+from bench.harness import Budget, Row, Settings, rss_bytes, skipped
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,9 +47,14 @@ def _free_port() -> int:
         return port
 
 
-async def _client(port: int, deadline: float, latencies: list[float], errors: list[int]) -> None:
+HELLO: Final = "/orders/42"
+DATABASE: Final = "/db/42"
+DATABASE_URL: Final = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def _client(port: int, deadline: float, latencies: list[float], errors: list[int], path: str) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = f"GET /orders/42 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     try:
         while (started := time.perf_counter()) < deadline:
             writer.write(request)
@@ -66,12 +71,12 @@ async def _client(port: int, deadline: float, latencies: list[float], errors: li
         writer.close()
 
 
-async def _load(port: int, seconds: float) -> Load:
+async def _load(port: int, seconds: float, path: str) -> Load:
     latencies: list[float] = []
     errors: list[int] = []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(_client(port, deadline, latencies, errors) for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(_client(port, deadline, latencies, errors, path) for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
     latencies.sort()
     return Load(
@@ -83,8 +88,8 @@ async def _load(port: int, seconds: float) -> Load:
     )
 
 
-def load(port: int, seconds: float) -> Load:
-    return asyncio.run(_load(port, seconds))
+def load(port: int, seconds: float, path: str = HELLO) -> Load:
+    return asyncio.run(_load(port, seconds, path))
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
@@ -134,23 +139,23 @@ def _rounds(settings: Settings) -> tuple[int, float]:
     return (1, 0.5) if settings.quick else (12, 1.5)
 
 
-def _warm_up(ports: dict[str, int], settings: Settings, min_requests: int = 0) -> None:
+def _warm_up(ports: dict[str, int], settings: Settings, min_requests: int = 0, path: str = HELLO) -> None:
     """Load each server briefly, then on until it served ``min_requests`` (30 s at most)."""
     for port in ports.values():
-        served = load(port, 0.3 if settings.quick else 2.0).requests
+        served = load(port, 0.3 if settings.quick else 2.0, path).requests
         deadline = time.monotonic() + 30
         while not settings.quick and served < min_requests and time.monotonic() < deadline:
-            served += load(port, 1.0).requests
+            served += load(port, 1.0, path).requests
 
 
-def _measure(ports: dict[str, int], settings: Settings) -> dict[str, list[Load]]:
+def _measure(ports: dict[str, int], settings: Settings, path: str = HELLO) -> dict[str, list[Load]]:
     """Interleaved rounds over every server (the order rotates), after :func:`_warm_up`."""
     rounds, seconds = _rounds(settings)
     names = list(ports)
     results: dict[str, list[Load]] = {name: [] for name in names}
     for rnd in range(rounds):
         for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
-            results[name].append(load(ports[name], seconds))
+            results[name].append(load(ports[name], seconds, path))
     return results
 
 
@@ -196,20 +201,81 @@ def _row(
     )
 
 
+OTEL: Final = "OpenTelemetry FastAPI instrumentation only"
+HAND: Final = "by hand: OTel + prometheus-fastapi-instrumentator + asgi-correlation-id"
+FULL: Final = "telemetry.instrument(app) (OTel instrumentation + our layer)"
+
+
 def http(settings: Settings) -> list[Row]:
-    """Case 5: requests/s and latency of the bare app, OTel's instrumentation, and the full set-up."""
+    """Case 5: requests/s and latency of the bare app, OTel's instrumentation, the stack a user
+    would assemble by hand, and the full set-up, on a hello-world endpoint."""
     no_export = {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_EXPORTER": "none"}
-    bare, otel = "bare FastAPI app", "OpenTelemetry FastAPI instrumentation only"
-    full = "telemetry.instrument(app) (OTel instrumentation + our layer)"
-    with processes(*((["serve", variant], no_export) for variant in ("bare", "otel", "full"))) as servers:
-        ports = {name: port for name, (_, port) in zip(("bare", "otel", "full"), servers, strict=True)}
+    bare = "bare FastAPI app"
+    names = ("bare", "otel", "hand", "full")
+    with processes(*((["serve", variant], no_export) for variant in names)) as servers:
+        ports = {name: port for name, (_, port) in zip(names, servers, strict=True)}
         _warm_up(ports, settings)
         results = _measure(ports, settings)
     return [
         _row("http", bare, results, "bare", field="rps", unit="req/s"),
-        _row("http", otel, results, "otel", field="rps", unit="req/s", baseline=(bare, "bare")),
+        _row("http", OTEL, results, "otel", field="rps", unit="req/s", baseline=(bare, "bare")),
+        _row("http", HAND, results, "hand", field="rps", unit="req/s", baseline=(bare, "bare")),
         _row(
-            "http", full, results, "full", field="rps", unit="req/s", baseline=(otel, "otel"), budget=Budget(">=", 0.95)
+            "http", FULL, results, "full", field="rps", unit="req/s", baseline=(OTEL, "otel"), budget=Budget(">=", 0.97)
+        ),
+        _row(
+            "http",
+            f"{FULL}, vs by hand",
+            results,
+            "full",
+            field="rps",
+            unit="req/s",
+            baseline=(HAND, "hand"),
+            budget=Budget(">=", 1.15),
+        ),
+    ]
+
+
+def http_db(settings: Settings) -> list[Row]:
+    """Case 10: an async SQLAlchemy/PostgreSQL endpoint (asyncpg), query spans on in every
+    instrumented variant (OTel's SQLAlchemy instrumentation), so the comparison is like for like."""
+    from telemetry.testing import port_open
+
+    if not port_open("127.0.0.1", 5432):
+        return [
+            skipped(
+                "http_db", f"{FULL}, SQLAlchemy endpoint", "integration not available: PostgreSQL on 127.0.0.1:5432"
+            )
+        ]
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_EXPORTER": "none", "BENCH_DATABASE_URL": DATABASE_URL}
+    names = ("otel", "hand", "full")
+    with processes(*((["serve", variant], env) for variant in names)) as servers:
+        ports = {name: port for name, (_, port) in zip(names, servers, strict=True)}
+        _warm_up(ports, settings, path=DATABASE)
+        results = _measure(ports, settings, path=DATABASE)
+    otel = f"{OTEL} (+ SQLAlchemy query spans)"
+    return [
+        _row("http_db", otel, results, "otel", field="rps", unit="req/s"),
+        _row("http_db", HAND, results, "hand", field="rps", unit="req/s", baseline=(otel, "otel")),
+        _row(
+            "http_db",
+            FULL,
+            results,
+            "full",
+            field="rps",
+            unit="req/s",
+            baseline=(otel, "otel"),
+            budget=Budget(">=", 0.97),
+        ),
+        _row(
+            "http_db",
+            f"{FULL}, vs by hand",
+            results,
+            "full",
+            field="rps",
+            unit="req/s",
+            baseline=(HAND, "hand"),
+            budget=Budget(">=", 1.0),
         ),
     ]
 

@@ -7,6 +7,7 @@ exists per registry, so setting up twice, or once per test, never registers a me
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import importlib.metadata
 import os
@@ -94,6 +95,39 @@ def current_exemplar() -> dict[str, str] | None:
         rendered = {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
         _last_exemplar = (ctx.trace_id, ctx.span_id, rendered)
     return rendered
+
+
+# prometheus-client validates an exemplar's label names and length on every update, which
+# costs more than the update. Ours come only from current_exemplar (two fixed names, 48 hex
+# digits), so the two helpers below update the child's values directly; where the client's
+# internals differ from what they expect, they return False and the public call runs instead.
+
+
+def _inc_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) -> bool:
+    from prometheus_client.samples import Exemplar
+
+    try:
+        value = child._value
+        value.inc(amount)
+    except AttributeError:
+        return False
+    value.set_exemplar(Exemplar(exemplar, amount, time.time()))
+    return True
+
+
+def _observe_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) -> bool:
+    from prometheus_client.samples import Exemplar
+
+    try:
+        bounds, buckets, total = child._upper_bounds, child._buckets, child._sum
+    except AttributeError:
+        return False
+    total.inc(amount)
+    index = bisect.bisect_left(bounds, amount)  # the first bucket with amount <= bound, as observe()
+    if index < len(buckets):
+        buckets[index].inc(1)
+        buckets[index].set_exemplar(Exemplar(exemplar, amount, time.time()))
+    return True
 
 
 def family(spec: MetricSpec, *, labels: Iterable[str] | None = None) -> Any:
@@ -328,16 +362,26 @@ class Instruments:
 
     def inc(self, spec: MetricSpec, /, *values: str, amount: float = 1.0, **labels: str) -> None:
         """Count, with an exemplar linking to the current trace when possible."""
+        child = self._by_name(spec, labels) if labels else self.child(spec, *values)
         exemplar = current_exemplar() if self.exemplars else None
-        (self._by_name(spec, labels) if labels else self.child(spec, *values)).inc(amount, exemplar)
-        if exemplar is not None and self._keep_exemplars:
+        if exemplar is None:
+            child.inc(amount)
+            return
+        if amount < 0 or not _inc_with_exemplar(child, amount, exemplar):
+            child.inc(amount, exemplar)
+        if self._keep_exemplars:
             EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, amount)
 
     def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Observe ``value`` in a histogram, with an exemplar when possible."""
+        child = self._by_name(spec, labels) if labels else self.child(spec, *values)
         exemplar = current_exemplar() if self.exemplars else None
-        (self._by_name(spec, labels) if labels else self.child(spec, *values)).observe(value, exemplar)
-        if exemplar is not None and self._keep_exemplars:
+        if exemplar is None:
+            child.observe(value)
+            return
+        if value != value or not _observe_with_exemplar(child, value, exemplar):  # noqa: PLR0124 - NaN
+            child.observe(value, exemplar)
+        if self._keep_exemplars:
             EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, value)
 
     def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:

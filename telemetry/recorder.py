@@ -99,9 +99,29 @@ class TraceSink:
     name: Final = "trace"
 
     def __call__(self, event: Event) -> None:
-        span = trace.get_current_span()
-        if span.is_recording():
-            event.to_span(span)
+        _to_span(event)
+
+
+_default_to_span: Any = None
+
+
+def _to_span(event: Event) -> Mapping[str, Any] | None:
+    """Render ``event`` onto the current span (looked up once); returns the attributes it
+    built, when the event uses the default rendering (one span event with its attributes)."""
+    global _default_to_span  # noqa: PLW0603 - resolved once, lazily: events import this module's users
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return None
+    if _default_to_span is None:
+        from telemetry.events import Event as Base
+
+        _default_to_span = Base.to_span
+    if type(event).to_span is not _default_to_span:
+        event.to_span(span)
+        return None
+    attributes = event.attributes()
+    span.add_event(event.name, attributes)
+    return attributes
 
 
 class LogSink:
@@ -119,6 +139,10 @@ class LogSink:
         self._logger: Any = None
 
     def __call__(self, event: Event) -> None:
+        self.log(event, None)
+
+    def log(self, event: Event, attributes: Mapping[str, Any] | None) -> None:
+        """The line, with ``attributes`` if the trace sink already built them for this event."""
         level = self._levels.get(event.name, event.level)
         if level is None:
             return
@@ -128,7 +152,7 @@ class LogSink:
 
             # Resolved on first use, not at import: structlog may be configured after us.
             logger = self._logger = structlog.get_logger("telemetry")
-        logger.log(level, event.name, **event.attributes())
+        logger.log(level, event.name, **(event.attributes() if attributes is None else attributes))
 
 
 def _parse_level(level: LogLevel | str) -> int | None:
@@ -157,10 +181,22 @@ class Recorder:
         self._reported_lock = threading.Lock()
 
     def record(self, event: Event) -> None:
-        """Record ``event`` everywhere; never raises."""
+        """Record ``event`` everywhere; never raises.
+
+        The built-in trace and log sinks share one attribute dict per event (the span event
+        copies it, the log call unpacks it), built only once: an event's ``attributes()`` is
+        called once, not once per sink.
+        """
+        attributes: Mapping[str, Any] | None = None
         for sink in self.sinks:
             try:
-                sink(event)
+                kind = type(sink)
+                if kind is TraceSink:
+                    attributes = _to_span(event)
+                elif kind is LogSink:
+                    sink.log(event, attributes)  # type: ignore[union-attr]
+                else:
+                    sink(event)
             except Exception as exc:  # noqa: PERF203 - each sink is isolated from the others
                 self._sink_failed(sink, event, exc)
 

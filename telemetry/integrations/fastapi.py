@@ -7,20 +7,21 @@ Usage::
     telemetry.instrument(app)              # or: instrument_app(app, telemetry=telemetry.setup())
 
 What it adds, in this order from the outside in: OpenTelemetry's FastAPI instrumentation
-(server spans; ``/metrics`` and ``/health`` excluded), :class:`CorrelationIdMiddleware`, and
-:class:`HttpServerMiddleware`, which records ``http_server_request_duration_seconds`` with
-trace exemplars (not for ``/metrics`` and ``/health``: a scrape is not a request) and turns
-an unhandled exception into one structured ERROR log and a
-``500 {"error", "correlation_id"}`` answer with no internals. Validation errors answer 422
-and ``HTTPException`` keeps its status, in the same envelope. Instrumenting the same app
+(server spans; ``/metrics`` and ``/health`` excluded), then one layer of ours,
+:class:`HttpServerMiddleware`, which binds the correlation ID, records
+``http_server_request_duration_seconds`` with trace exemplars (not for ``/metrics`` and
+``/health``: a scrape is not a request) and turns an unhandled
+exception into one structured ERROR log and a ``500 {"error", "correlation_id"}`` answer
+with no internals. Validation errors answer 422 and ``HTTPException`` keeps its status, in
+the same envelope. Instrumenting the same app
 twice changes nothing; :func:`uninstrument_app` takes all of it out again (before the app
 serves its first request, as Starlette requires).
 
 :class:`CorrelationIdMiddleware` is pure ASGI, so it works under any ASGI framework and never
 hides the contextvar from exception handlers: it reads the ID from a request header, accepts
 only what :func:`telemetry.correlation.is_valid` accepts and otherwise generates one, echoes it
-in the response, puts it on the server span and in W3C baggage, and unbinds it when the
-request ends so nothing bleeds into the next request.
+in the response, puts it on the server span and, on outgoing calls, in W3C baggage, and
+unbinds it when the request ends so nothing bleeds into the next request.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import baggage, context, trace
+from opentelemetry import baggage, trace
 from opentelemetry.trace import StatusCode
 
 from telemetry import attributes as attr
@@ -38,16 +39,18 @@ from telemetry import catalog
 from telemetry.correlation import (
     BAGGAGE_KEY,
     SPAN_ATTRIBUTE,
-    bound,
+    bind,
     get_correlation_id,
     header_text,
     is_valid,
     new_correlation_id,
     release_propagator_warnings,
+    unbind,
 )
 from telemetry.exposition import LOOPBACK, PRIVATE_NETWORKS, AccessPolicy
 from telemetry.integrations.contract import Instrumented, enabled, require
 from telemetry.labels import error_type
+from telemetry.logging import current_request
 from telemetry.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -118,8 +121,92 @@ def _route(scope: Scope) -> str:
     return path if isinstance(path, str) else "_UNMATCHED"
 
 
+class _CorrelationBaggage:
+    """The global propagator, plus the request's correlation ID in W3C baggage on the way out.
+
+    The ID is put into baggage where baggage is read, when an outgoing request or message
+    is injected, instead of attaching a baggage context on every incoming request: most
+    requests call nothing downstream, and the attach/detach pair cost more than the ID itself.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        # Only inside a request our middleware serves, as when the baggage was attached there.
+        value = get_correlation_id() if current_request.get() is not None else None
+        if value is not None and baggage.get_baggage(BAGGAGE_KEY, context) is None:
+            context = baggage.set_baggage(BAGGAGE_KEY, value, context)
+        if setter is None:
+            self.inner.inject(carrier, context)
+        else:
+            self.inner.inject(carrier, context, setter)
+
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        if getter is None:
+            return self.inner.extract(carrier, context)
+        return self.inner.extract(carrier, context, getter)
+
+    @property
+    def fields(self) -> Any:
+        return self.inner.fields
+
+
+def _propagate_correlation_baggage() -> None:
+    """Wrap the global propagator once (idempotent); a later ``set_global_textmap`` wins."""
+    from opentelemetry import propagate
+
+    current = propagate.get_global_textmap()
+    if not isinstance(current, _CorrelationBaggage):
+        propagate.set_global_textmap(_CorrelationBaggage(current))  # type: ignore[arg-type]
+
+
+class _Correlation:
+    """Reading, choosing and echoing the correlation ID, shared by both middlewares."""
+
+    __slots__ = ("header_names", "response_header", "wanted")
+
+    def __init__(self, header_names: tuple[str, ...]) -> None:
+        self.header_names = tuple(name.lower().encode("latin-1") for name in header_names)
+        self.response_header = self.header_names[0]
+        self.wanted = frozenset(self.header_names)
+        _propagate_correlation_baggage()
+
+    def choose(self, scope: Scope) -> str:
+        """The first valid incoming ID, or a fresh one: names in the configured order, each
+        name's occurrences in request order (a ``dict`` of the headers would keep the last
+        duplicate and throw a valid first one away)."""
+        wanted = self.wanted
+        found: dict[bytes, list[bytes]] = {}
+        for key, raw in scope.get("headers") or ():
+            if key in wanted:
+                found.setdefault(key, []).append(raw)
+        if not found:
+            return new_correlation_id()
+        for name in self.header_names:
+            for raw in found.get(name, ()):
+                value = header_text(raw)
+                if value is not None and is_valid(value):
+                    return value
+        value = new_correlation_id()
+        # Log the new ID only: the offered value is attacker-controlled.
+        _log.debug("invalid correlation ID header replaced by %s", value)
+        return value
+
+    def echo(self, message: Message, encoded: bytes) -> None:
+        """Put the ID on a response start, replacing any the app set itself."""
+        name = self.response_header
+        headers = message.get("headers") or ()
+        if any(key.lower() == name for key, _ in headers):
+            headers = [(key, value) for key, value in headers if key.lower() != name]
+        message["headers"] = [*headers, (name, encoded)]
+
+
 class CorrelationIdMiddleware:
-    """Pure ASGI middleware binding one correlation ID per HTTP request.
+    """Pure ASGI middleware binding one correlation ID per HTTP request, for any ASGI app.
+
+    :func:`instrument_app` does not add it: :class:`HttpServerMiddleware` does the same in
+    the one layer it adds. Use this one alone under another framework.
 
     Args:
         app: the wrapped ASGI application.
@@ -130,87 +217,88 @@ class CorrelationIdMiddleware:
 
     def __init__(self, app: ASGIApp, header_names: tuple[str, ...] = ("X-Correlation-ID", "X-Request-ID")) -> None:
         self.app = app
-        self.header_names = tuple(name.lower().encode("latin-1") for name in header_names)
-        self.response_header = self.header_names[0]
-
-    def _incoming(self, scope: Scope) -> tuple[str | None, bool]:
-        """The accepted incoming ID, and whether an invalid one was offered."""
-        offered = False
-        # Every occurrence, in request order: dict() would keep the last duplicate and drop a
-        # valid first one. Names are tried in the configured order, then occurrences in order.
-        headers: dict[bytes, list[bytes]] = {}
-        for key, raw in scope.get("headers") or ():
-            if key in self.header_names:
-                headers.setdefault(key, []).append(raw)
-        for name in self.header_names:
-            for raw in headers.get(name, ()):
-                offered = True
-                value = header_text(raw)
-                if is_valid(value):
-                    return value, False
-        return None, offered
+        self._correlation = _Correlation(header_names)
+        self.header_names = self._correlation.header_names
+        self.response_header = self._correlation.response_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming, replaced = self._incoming(scope)
-        value = incoming or new_correlation_id()
-        if replaced:
-            # Log the new ID only: the offered value is attacker-controlled.
-            _log.debug("invalid correlation ID header replaced by %s", value)
-        with bound(value):
-            release_propagator_warnings(value)
-            ctx_token = context.attach(baggage.set_baggage(BAGGAGE_KEY, value))
-            span = trace.get_current_span()
-            if span.is_recording():
-                span.set_attribute(SPAN_ATTRIBUTE, value)
-            encoded = value.encode("ascii")
+        correlation = self._correlation
+        value = correlation.choose(scope)
+        token = bind(value)
+        release_propagator_warnings(value)
+        request_token = current_request.set((scope, time.perf_counter()))
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(SPAN_ATTRIBUTE, value)
+        encoded = value.encode("ascii")
 
-            async def send_with_header(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != self.response_header]
-                    headers.append((self.response_header, encoded))
-                    message["headers"] = headers
-                await send(message)
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                correlation.echo(message, encoded)
+            await send(message)
 
-            try:
-                await self.app(scope, receive, send_with_header)
-            finally:
-                context.detach(ctx_token)
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            current_request.reset(request_token)
+            unbind(token)
 
 
 class HttpServerMiddleware:
-    """Request-duration histogram and the last-resort handler for unhandled exceptions.
+    """The one ASGI layer :func:`instrument_app` adds: the correlation ID (as
+    :class:`CorrelationIdMiddleware` binds it, when ``header_names`` is given), the
+    request-duration histogram and the last-resort handler for unhandled exceptions.
 
-    ``unobserved``: paths (``/metrics``, ``/health/...``) answered but not counted, so a
-    scrape or a probe never moves the HTTP SLO's request counts. Under several workers the
-    lifespan shutdown also deletes this worker's live-gauge files (uvicorn re-raises SIGTERM
-    after it, so ``atexit`` never runs).
+    One layer with one ``send`` wrapper: a second pure-ASGI layer with its own closure cost
+    about as much per request as the histogram. ``unobserved``: paths (``/metrics``,
+    ``/health/...``) answered but not counted, so a scrape or a probe never moves the HTTP
+    SLO's request counts. Under several workers the lifespan shutdown also deletes this
+    worker's live-gauge files (uvicorn re-raises SIGTERM after it, so ``atexit`` never runs).
     """
 
-    def __init__(self, app: ASGIApp, instruments: Instruments, unobserved: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        instruments: Instruments,
+        header_names: tuple[str, ...] | None = None,
+        unobserved: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.instruments = instruments
         self.unobserved = unobserved
+        self._correlation = _Correlation(header_names) if header_names else None
+        self._websocket = CorrelationIdMiddleware(app, header_names) if header_names else app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, _cleanup_on_shutdown(send))
-            return
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self._not_http(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500
         failure = ""
         response_started = False
+        correlation = self._correlation
+        token = None
+        if correlation is not None:
+            value = correlation.choose(scope)
+            token = bind(value)
+            release_propagator_warnings(value)
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_attribute(SPAN_ATTRIBUTE, value)
+            encoded = value.encode("ascii")
+        request_token = current_request.set((scope, started))
 
         async def tracking_send(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 response_started = True
+                if correlation is not None:
+                    correlation.echo(message, encoded)
             await send(message)
 
         try:
@@ -222,12 +310,22 @@ class HttpServerMiddleware:
             self._log_unhandled(scope, exc)
             await self._send_500(tracking_send)
         finally:
-            if self.unobserved is None or not self.unobserved(scope.get("path", "")):
-                self._observe(scope, status, time.perf_counter() - started, failure)
+            self._observe(scope, status, time.perf_counter() - started, failure)
+            current_request.reset(request_token)
+            if token is not None:
+                unbind(token)
+
+    async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Lifespan (with the workers' clean-up at shutdown), websockets (correlation only), the rest as is."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, receive, _cleanup_on_shutdown(send))
+        else:
+            await (self._websocket if kind == "websocket" else self.app)(scope, receive, send)
 
     def _observe(self, scope: Scope, status: int, elapsed: float, failure: str = "") -> None:
         try:
-            if not enabled():
+            if not enabled() or (self.unobserved is not None and self.unobserved(scope.get("path", ""))):
                 return
             method = scope.get("method", "GET")
             m = self.instruments
@@ -440,13 +538,15 @@ def instrument_app(
         telemetry = setup()
     middleware_before = list(app.user_middleware)
     handlers_before = dict(app.exception_handlers)
-    # add_middleware puts the newest outermost: correlation wraps the error handler, so the
-    # 500 envelope and its log line carry the request's correlation ID.
+    # add_middleware puts the newest outermost; the one layer binds the correlation ID before
+    # its error handler runs, so the 500 envelope and its log line carry it.
     app.add_middleware(AccessMiddleware, policies=policies)  # innermost: refusals are counted
     app.add_middleware(
-        HttpServerMiddleware, instruments=telemetry.instruments, unobserved=_unobserved(metrics_path, excluded_urls)
+        HttpServerMiddleware,
+        instruments=telemetry.instruments,
+        header_names=correlation_headers,
+        unobserved=_unobserved(metrics_path, excluded_urls),
     )
-    app.add_middleware(CorrelationIdMiddleware, header_names=correlation_headers)
     ours = [item for item in app.user_middleware if item not in middleware_before]
     _install_handlers(app)
     route = _install_metrics_route(app, telemetry, metrics_path) if metrics_path else None

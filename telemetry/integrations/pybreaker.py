@@ -34,20 +34,50 @@ __all__ = ["instrument_breaker", "is_instrumented", "uninstrument_breaker"]
 _PATCHED: Final = "_telemetry_rejections"
 
 
-class _Listener:
-    """A pybreaker listener (duck-typed, so importing this module does not import pybreaker)."""
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return
 
-    __slots__ = ("error", "handle")
+
+def _enabled_check() -> Callable[[], bool]:
+    """OpenTelemetry's ``is_instrumentation_enabled`` with one context lookup instead of two
+    (it was half of the closed-state call's overhead); the public function where the two
+    suppression keys are not where this OpenTelemetry version is known to keep them."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation import utils
+
+    key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    plain = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN", None)
+    if key is None or plain is None:
+        return utils.is_instrumentation_enabled
+    current = context.get_current
+
+    def instrumentation_enabled() -> bool:
+        ctx = current()
+        return not (ctx.get(key) or ctx.get(plain))
+
+    return instrumentation_enabled
+
+
+class _Listener:
+    """A pybreaker listener (duck-typed, so importing this module does not import pybreaker).
+
+    The closed-state call runs ``before_call`` and ``success`` of every listener: the first is
+    a plain function (no bound method per call), the second checks suppression with
+    OpenTelemetry's own function, looked up once, and counts through the handle's pre-bound
+    child. Together they are the whole per-call cost of the instrumentation.
+    """
+
+    __slots__ = ("error", "handle", "instrumentation_enabled")
+
+    before_call = staticmethod(_nothing)
 
     def __init__(self, handle: Breaker, error: type[BaseException]) -> None:
         self.handle = handle
         self.error = error
-
-    def before_call(self, _cb: Any, _func: Any, *_args: Any, **_kwargs: Any) -> None:
-        return
+        self.instrumentation_enabled = _enabled_check()
 
     def success(self, _cb: Any) -> None:
-        if enabled():
+        if self.instrumentation_enabled():
             self.handle.succeeded()
 
     def failure(self, _cb: Any, exc: BaseException) -> None:

@@ -7,6 +7,7 @@ checks them against the budgets in its own report.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,9 @@ ROW_KEYS = {
 }
 # Cases that report "integration not available" until their integration is merged.
 MAY_SKIP = {"breaker", "retry", "pool"}
+# The database endpoint needs PostgreSQL on 127.0.0.1:5432: locally it may be missing, in CI not.
+if not os.environ.get("CI"):
+    MAY_SKIP.add("http_db")
 
 
 def test_budgets_give_a_verdict_per_row() -> None:
@@ -76,7 +80,7 @@ def test_quick_mode_reports_every_case_with_ratios_and_verdicts(tmp_path: Path) 
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -40,5 +40,11 @@ async def test_metrics_and_health_do_not_move_request_counts() -> None:
         if sample.name == "http_server_request_duration_seconds_count"
     }
     assert counts == {
-        (("http_request_method", "GET"), ("http_response_status_code", "200"), ("http_route", "/orders")): 3.0
+        (
+            ("error_type", ""),
+            ("http_request_method", "GET"),
+            ("http_response_status_code", "200"),
+            ("http_route", "/orders"),
+            ("url_scheme", "http"),
+        ): 3.0
     }

@@ -31,7 +31,7 @@ def test_breaker_open_in_one_worker_pages(tmp_path: Path) -> None:
     for the breaker, without a worker label; with both closed it does not."""
     promtool = tool("promtool")
     without_annotations(ROOT / "alerts" / "breaker.rules.yml", tmp_path / "breaker.rules.yml")
-    labels = 'service="orders", instance="pod-1", breaker_name="payments"'
+    labels = 'job="orders", instance="pod-1", breaker_name="payments"'
     series = 'resilience_circuit_state{%s, state="%s", worker="%s"}'
     (tmp_path / "workers.test.yml").write_text(
         f"""
@@ -48,9 +48,9 @@ tests:
         values: '0x40'
       - series: '{series % (labels, "open", "102")}'
         values: '1x40'
-      - series: '{series % ('service="orders", instance="pod-1", breaker_name="stock"', "closed", "101")}'
+      - series: '{series % ('job="orders", instance="pod-1", breaker_name="stock"', "closed", "101")}'
         values: '1x40'
-      - series: '{series % ('service="orders", instance="pod-1", breaker_name="stock"', "closed", "102")}'
+      - series: '{series % ('job="orders", instance="pod-1", breaker_name="stock"', "closed", "102")}'
         values: '1x40'
     alert_rule_test:
       - eval_time: 6m
@@ -58,7 +58,7 @@ tests:
         exp_alerts:
           - exp_labels:
               severity: critical
-              service: orders
+              job: orders
               instance: pod-1
               breaker_name: payments
               dependency: payments
@@ -79,7 +79,7 @@ def test_one_saturated_worker_pool_warns(tmp_path: Path) -> None:
     used, but worker 101's requests wait, so DatabasePoolSaturated fires."""
     promtool = tool("promtool")
     without_annotations(ROOT / "alerts" / "pool.rules.yml", tmp_path / "pool.rules.yml")
-    pool = 'service="orders", instance="pod-1", db_client_connection_pool_name="main"'
+    pool = 'job="orders", instance="pod-1", db_client_connection_pool_name="main"'
     (tmp_path / "workers.test.yml").write_text(
         f"""
 rule_files: [pool.rules.yml]
@@ -103,7 +103,7 @@ tests:
       - expr: ALERTS{{alertname="DatabasePoolSaturated", alertstate="firing"}}
         eval_time: 6m
         exp_samples:
-          - labels: 'ALERTS{{alertname="DatabasePoolSaturated", alertstate="firing", severity="warning", service="orders", instance="pod-1", db_client_connection_pool_name="main"}}'
+          - labels: 'ALERTS{{alertname="DatabasePoolSaturated", alertstate="firing", severity="warning", job="orders", instance="pod-1", db_client_connection_pool_name="main"}}'
             value: 1
     alert_rule_test:
       - eval_time: 6m
@@ -111,7 +111,7 @@ tests:
         exp_alerts:
           - exp_labels:
               severity: warning
-              service: orders
+              job: orders
               instance: pod-1
               db_client_connection_pool_name: main
 """,

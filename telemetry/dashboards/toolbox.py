@@ -6,6 +6,8 @@ here are the alerts' own, from the same :class:`telemetry.rules.config.RulesConf
 series is per service and object (an operation, limit, bulkhead or job): the alerts page per
 service, so a panel must show which service's object is bad; per-object panels keep the ten
 largest series, readable at 20 instances.
+No per-series trace links yet: every link is checked against the spans of a reference run,
+which uses none of these four features; the alerts' own trace links cover them.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ BREAKER_CAUSES: Final = ("CircuitBreakerFlapping", "CircuitBreakerOpenTimeHigh")
 POOL_CAUSES: Final = ("DatabasePoolCheckoutTimeouts", "DatabasePoolSaturated", "DatabasePoolWaiters")
 OUTBOX_TABLE_CAUSES: Final = ("OutboxRelayStalled",)
 OUTBOX_RELAY_CAUSES: Final = ("OutboxRelayHeartbeatStale",)
+# a recovery job that keeps failing is the usual reason its backlog does not drain: one page
+RECOVERY_CAUSES: Final = ("RecoveryJobFailing",)
 SERVICE_DOWN_MUTES: Final = ("OutboxRelayHeartbeatStale", "ResilienceTelemetryAbsent", "TargetDown")
 # Labels that name the object of an alert: a critical alert mutes its own warning only for the
 # same object (the same table, queue, pool, breaker, check or dependency).
@@ -225,6 +227,7 @@ def symptom_mutes(cfg: RulesConfig) -> tuple[tuple[str, tuple[str, ...], tuple[s
         ("OutboxBacklogStale", OUTBOX_RELAY_CAUSES, ()),
         # a dead relay is one page: its heartbeat goes stale minutes before the backlog does
         ("OutboxRelayHeartbeatStale", OUTBOX_TABLE_CAUSES, ()),
+        ("RecoveryBacklogNotDraining", RECOVERY_CAUSES, (c.RECOVERY_NAME.prom,)),
     )
 
 

@@ -135,6 +135,7 @@ def test_inhibition_mutes_causes_under_the_symptom_of_the_same_object() -> None:
         rule("OutboxBacklogStale", "OutboxRelayStalled", "outbox_table"),
         rule("OutboxBacklogStale", "OutboxRelayHeartbeatStale"),
         rule("OutboxRelayHeartbeatStale", "OutboxRelayStalled"),
+        rule("RecoveryBacklogNotDraining", "RecoveryJobFailing", "recovery_name"),
         {
             "source_matchers": ['severity="critical"'],
             "target_matchers": ['severity="warning"'],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from telemetry import catalog as c
 from telemetry.promql import number
 from telemetry.rules.families._counted import counted
-from telemetry.rules.model import AlertRule, Family, load_runbooks, span
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -47,7 +47,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 ),
                 description=(
                     f"Bulkhead {{{{ $labels.{name} }}}} of {{{{ $labels.{svc} }}}} has run at "
-                    f"{{{{ $value | humanizePercentage }}}} of its limit for at least {cfg.bulkhead_saturated_for}."
+                    f"{{{{ $value | humanizePercentage }}}} of its limit on its fullest instance for "
+                    f"{cfg.bulkhead_saturated_for} (limit {number(cfg.bulkhead_saturation_ratio * 100)}%)."
                 ),
                 trace_filters=(span(c.BULKHEAD_NAME),),
                 trace_errors=False,
@@ -67,8 +68,9 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 severity="warning",
                 summary="A bulkhead rejects calls.",
                 description=(
-                    f"Bulkhead {{{{ $labels.{name} }}}} of {{{{ $labels.{svc} }}}} rejected about "
-                    f"{{{{ $value }}}} calls in the last {cfg.bulkhead_rejections_window}."
+                    f"Bulkhead {{{{ $labels.{name} }}}} of {{{{ $labels.{svc} }}}} rejected {COUNT_VALUE} "
+                    f"calls in the last {cfg.bulkhead_rejections_window} "
+                    f"(limit {number(cfg.bulkhead_rejections_threshold)}, held for {cfg.bulkhead_rejections_for})."
                 ),
                 trace_filters=(span(c.BULKHEAD_NAME),),
             ),

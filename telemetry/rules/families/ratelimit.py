@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.model import AlertRule, Family, Record, load_runbooks, span
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, Record, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -47,7 +47,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 dashboard_vars=(("limiter", limiter),),
                 expr=(
                     f"{ratio.record} > {number(cfg.ratelimit_rejection_ratio)}\n"
-                    f"and on ({svc}, {limiter}, {limit})\n{rate.record} > {number(cfg.ratelimit_min_rate)}"
+                    f"and {q.on(spec, limiter, limit)}\n{rate.record} > {number(cfg.ratelimit_min_rate)}"
                 ),
                 for_=cfg.ratelimit_rejection_for,
                 severity="warning",
@@ -57,7 +57,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 description=(
                     f"{{{{ $value | humanizePercentage }}}} of the requests under {{{{ $labels.{limit} }}}} "
                     f"({{{{ $labels.{limiter} }}}}) of {{{{ $labels.{svc} }}}} were rejected over the last "
-                    f"{window}, for at least {cfg.ratelimit_rejection_for}."
+                    f"{window} (limit {number(cfg.ratelimit_rejection_ratio * 100)}%, "
+                    f"held for {cfg.ratelimit_rejection_for})."
                 ),
                 trace_filters=(span(c.RATELIMIT_LIMIT),),
                 trace_errors=False,
@@ -70,7 +71,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 severity="warning",
                 summary="A rate limiter runs on its fallback because its storage is down.",
                 description=(
-                    f"{{{{ $value }}}} instance(s) of {{{{ $labels.{svc} }}}} have run rate limiter "
+                    f"{COUNT_VALUE} instance(s) of {{{{ $labels.{svc} }}}} have run rate limiter "
                     f"{{{{ $labels.{limiter} }}}} on its fallback (per-process limits) for at least "
                     f"{cfg.ratelimit_fallback_for}."
                 ),

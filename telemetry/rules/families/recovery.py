@@ -14,7 +14,7 @@ from telemetry import catalog as c
 from telemetry.promql import number
 from telemetry.rules.config import duration_seconds
 from telemetry.rules.families._counted import counted
-from telemetry.rules.model import AlertRule, Family, load_runbooks, span
+from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
     from telemetry.promql import Builder
@@ -34,7 +34,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
     )
     window = cfg.recovery_drain_window
     failures = counted(q, runs, (name,), cfg.recovery_failure_window, f">= {cfg.recovery_failures}", outcome="failure")
-    by = f"on ({svc}, {name})"
+    by = q.on(backlog, name)
     current = f"max {q.by(backlog, name)} ({q.series(backlog)})"
     return Family(
         name="recovery",
@@ -58,7 +58,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 description=(
                     f"{{{{ $value | humanize }}}} items of {{{{ $labels.{name} }}}} in {{{{ $labels.{svc} }}}} "
                     f"are still parked: the dependency has been back for more than {window} and the backlog "
-                    f"is no smaller than {window} ago."
+                    f"is no smaller than {window} ago (held for {cfg.recovery_drain_for})."
                 ),
                 trace_errors=False,
             ),
@@ -67,15 +67,17 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 dashboard_vars=(("recovery", name),),
                 expr=(
                     f"(\n{failures}\n)\n"
-                    f"unless {by}\nsum {q.by(runs, name)} (increase({q.series(runs, outcome=('success', 'partial'))}"
-                    f"[{cfg.recovery_failure_window}])) > 0"
+                    # a success series born at its first run counts too (a fresh process that recovered)
+                    f"unless {by}\n"
+                    + counted(q, runs, (name,), cfg.recovery_failure_window, "> 0", outcome=("success", "partial"))
                 ),
                 for_=cfg.recovery_failure_for,
                 severity="warning",
                 summary="A recovery job keeps failing.",
                 description=(
-                    f"About {{{{ $value }}}} runs of the {{{{ $labels.{name} }}}} recovery job in "
-                    f"{{{{ $labels.{svc} }}}} failed in the last {cfg.recovery_failure_window}, and none succeeded."
+                    f"{COUNT_VALUE} runs of the {{{{ $labels.{name} }}}} recovery job in "
+                    f"{{{{ $labels.{svc} }}}} failed in the last {cfg.recovery_failure_window} and none succeeded "
+                    f"(limit {cfg.recovery_failures}, held for {cfg.recovery_failure_for})."
                 ),
                 trace_filters=(span(c.RECOVERY_NAME),),
             ),

@@ -35,7 +35,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 dashboard_vars=(("operation", operation),),
                 expr=(
                     f"{ratio.record} > {number(cfg.timeout_ratio)}\n"
-                    f"and on ({svc}, {operation})\n{rate.record} > {number(cfg.timeout_min_rate)}"
+                    f"and {q.on(c.TIMEOUT_CALLS, operation)}\n{rate.record} > {number(cfg.timeout_min_rate)}"
                 ),
                 for_=cfg.timeout_for,
                 severity="warning",
@@ -45,8 +45,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                 ),
                 description=(
                     f"{{{{ $value | humanizePercentage }}}} of the calls of {{{{ $labels.{operation} }}}} in "
-                    f"{{{{ $labels.{svc} }}}} timed out over the last {cfg.rate_window}, "
-                    f"for at least {cfg.timeout_for}."
+                    f"{{{{ $labels.{svc} }}}} timed out over the last {cfg.rate_window} "
+                    f"(limit {number(cfg.timeout_ratio * 100)}%, held for {cfg.timeout_for})."
                 ),
                 trace_filters=(span(c.TIMEOUT_OPERATION),),
                 trace_errors=False,

@@ -28,8 +28,9 @@ DB_ATTRIBUTES = {
     "db.system": "postgresql",
     "db.name": "test",
     "db.user": "postgres",
-    "net.peer.name": "127.0.0.1",
-    "net.peer.port": 5432,
+    # setup() opts in to the stable HTTP conventions, which also name the peer server.*
+    "server.address": "127.0.0.1",
+    "server.port": 5432,
 }
 
 

@@ -70,8 +70,8 @@ def test_the_readme_quick_start_runs_and_its_metrics_have_data(tmp_path: Path) -
     assert run.returncode == 0, run.stdout + run.stderr
     metrics = run.stdout.split("METRICS\n", 1)[1]
     assert (
-        'http_server_request_duration_seconds_count{http_request_method="GET",'
-        'http_response_status_code="200",http_route="/orders/{order_id}"} 1.0'
+        'http_server_request_duration_seconds_count{error_type="",http_request_method="GET",'
+        'http_response_status_code="200",http_route="/orders/{order_id}",url_scheme="http"} 1.0'
     ) in metrics
     scheduled = [line for line in metrics.splitlines() if line.startswith("resilience_retry_scheduled_total{")]
     assert scheduled == ['resilience_retry_scheduled_total{error_type="",retry_name="orders_db"} 1.0']

@@ -1,14 +1,18 @@
 """Structural checks of the OpenTelemetry Collector configs in collector/.
 
 No otelcol binary is installable on the project's machines, so these tests read the YAML and
-check what `otelcol-contrib validate` would reject (undefined or unused components) plus the
-project's own rules: memory_limiter first, span metrics computed before tail sampling,
-trace-ID load balancing, pinned image version.
+check what `otelcol-contrib validate` would reject (undefined or unused components, component
+types or config keys that otelcol-contrib 0.143 does not have, per
+tests/data/otelcol-contrib-0.143.yaml) plus the project's own rules: memory_limiter first, span
+metrics computed before tail sampling, trace-ID load balancing, pinned image version.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +385,7 @@ def _trace_queries() -> list[str]:
                 url = rule.get("annotations", {}).get("trace_search_url")
                 if url:
                     panes = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["panes"][0]
+                    panes = re.sub(r"\{\{ with query .*?\{\{ end \}\}", "0", panes)  # the range's start
                     queries.append(json.loads(panes)["a"]["queries"][0]["query"])
     return queries
 
@@ -483,3 +488,461 @@ def test_one_metrics_path_per_deployment() -> None:
     assert app["environment"]["OTEL_SERVICE_NAME"] == "orders"  # the scrape job's name: one `job`
     agent = pipelines(load_config("agent"))
     assert agent["metrics"]["receivers"] == ["otlp"]
+
+
+# --- component types and config keys exist in otelcol-contrib 0.143 --------------------------
+#
+# The collector decodes each component's config with mapstructure and ErrorUnused, so one
+# misspelled key anywhere (`sending_queu:`, `limit_percentag:`) fails `otelcol-contrib validate`.
+# tests/data/otelcol-contrib-0.143.yaml lists the component types of the 0.143 distribution and,
+# for every type these configs use, the keys its Go config struct accepts; its header says where
+# each came from and how to read it. The checker below walks a config along that tree.
+
+CONTRIB_SCHEMA = ROOT / "tests" / "data" / "otelcol-contrib-0.143.yaml"
+CONTRIB = "otelcol-contrib 0.143"
+SINGULAR = {
+    "receivers": "receiver",
+    "processors": "processor",
+    "exporters": "exporter",
+    "connectors": "connector",
+    "extensions": "extension",
+}
+# Go's time.ParseDuration: "0", or one or more <number><unit>, optionally signed.
+GO_DURATION = re.compile(r"[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
+WHOLE_ENV_REFERENCE = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-(?P<default>[^}]*))?\}")
+SCALAR_LEAVES: dict[str, Callable[[Any], bool]] = {
+    "scalar": lambda value: True,
+    "bool": lambda value: isinstance(value, bool),
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "duration": lambda value: isinstance(value, str) and GO_DURATION.fullmatch(value) is not None,
+}
+# Leaf markers that describe the shape of the config rather than a value.
+KEY_PROBLEMS = {
+    None: "unknown key",
+    "mapping": "expected a mapping",
+    "list of mappings": "expected a list",
+    "undescribed": f"sub-keys not described in tests/data/{CONTRIB_SCHEMA.name}",
+    "no schema": f"type has no key schema in tests/data/{CONTRIB_SCHEMA.name}",
+}
+UNSET = object()  # an ${env:NAME} without default: its value is only known at run time
+
+
+@functools.cache
+def contrib_schema() -> dict[str, Any]:
+    """The parsed data file (YAML merge keys `<<:` already applied by the loader)."""
+    with CONTRIB_SCHEMA.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def walk(node: Any, value: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
+    """Yield (path, leaf, value) for every leaf of `value` along schema `node`.
+
+    A mapping node is a struct (its keys, or "*" for any key), a one-element list node is a list
+    of structs, a string node is a leaf kind. leaf is None for a key the struct does not have, and
+    "mapping"/"list of mappings" where the value has the wrong shape. An absent or empty section
+    (`health_check:`) decodes to the defaults, so None is fine anywhere.
+    """
+    if value is None:
+        return
+    if isinstance(node, dict):
+        if not isinstance(value, dict):
+            yield path, "mapping", value
+            return
+        for key, sub in value.items():
+            child = node.get(key, node.get("*"))
+            if child is None:
+                yield f"{path}::{key}", None, sub
+            else:
+                yield from walk(child, sub, f"{path}::{key}")
+    elif isinstance(node, list):
+        if not isinstance(value, list):
+            yield path, "list of mappings", value
+            return
+        for index, item in enumerate(value):
+            yield from walk(node[0], item, f"{path}[{index}]")
+    else:
+        yield path, node, value
+
+
+def config_leaves(config: dict[str, Any]) -> Iterator[tuple[str, str, Any, Any]]:
+    """(path, schema label, leaf, value) for every leaf of every component config and `service`."""
+    schemas = contrib_schema()["schemas"]
+    for key, value in config.items():
+        if key not in (*SECTIONS, "service"):
+            yield key, "top level", None, value
+    for section in SECTIONS:
+        for component_id, body in (config.get(section) or {}).items():
+            component_type = component_id.split("/", 1)[0]
+            label = f"{SINGULAR[section]} {component_type}"
+            entry = schemas[section].get(component_type)
+            if entry is None:
+                yield f"{section}::{component_id}", label, "no schema", body
+                continue
+            for path, leaf, value in walk(entry["keys"], body, f"{section}::{component_id}"):
+                yield path, label, leaf, value
+    for path, leaf, value in walk(schemas["service"]["keys"], config.get("service"), "service"):
+        yield path, "service", leaf, value
+
+
+def env_resolved(value: Any) -> Any:
+    """A whole `${env:NAME:-default}` stands for its default, parsed as YAML the way confmap
+    types an expanded value; `${env:NAME}` without default is UNSET."""
+    match = WHOLE_ENV_REFERENCE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    default = match.group("default")
+    return UNSET if default is None else yaml.safe_load(default)
+
+
+def value_problem(leaf: str, value: Any) -> str | None:
+    """Why `value` does not fit leaf kind `leaf` (see the data file's grammar), or None."""
+    if leaf == "any":
+        return None
+    if leaf == "map":
+        return None if isinstance(value, (dict, list)) else f"expected a map, got {value!r}"
+    if leaf == "list" or leaf.startswith("list:"):
+        return list_problem(leaf.partition(":")[2] or "scalar", value)
+    return scalar_problem(leaf, env_resolved(value))
+
+
+def list_problem(item_leaf: str, value: Any) -> str | None:
+    """The first item that does not fit; a comma-separated string decodes as a list too
+    (mapstructure.StringToSliceHookFunc(",") in the collector's decoder)."""
+    value = env_resolved(value)
+    if value is UNSET or value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return f"expected a list, got {value!r}"
+    problems = ((index, value_problem(item_leaf, item)) for index, item in enumerate(value))
+    return next((f"item {index}: {problem}" for index, problem in problems if problem), None)
+
+
+def scalar_problem(leaf: str, value: Any) -> str | None:
+    """Why a single value does not fit: wrong YAML type, not a Go duration, not in the enum."""
+    if value is UNSET or value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return f"expected a single value, got {value!r}"
+    if leaf.startswith("enum:"):
+        return enum_problem(leaf.removeprefix("enum:"), value)
+    if leaf not in SCALAR_LEAVES:
+        raise ValueError(f"unknown leaf kind {leaf!r} in {CONTRIB_SCHEMA.name}")
+    return None if SCALAR_LEAVES[leaf](value) else f"expected {leaf}, got {value!r}"
+
+
+def enum_problem(name: str, value: Any) -> str | None:
+    """None when `value` is one of enums.<name> (compared case-insensitively where the Go code
+    lowercases the value before matching)."""
+    enum = contrib_schema()["enums"][name]
+    fold: Callable[[str], str] = str.lower if enum.get("case_insensitive") else str
+    if isinstance(value, str) and fold(value) in {fold(allowed) for allowed in enum["values"]}:
+        return None
+    return f"{value!r} is not one of {enum['values']}"
+
+
+def unknown_components(name: str, config: dict[str, Any]) -> list[str]:
+    """Component ids whose type (the part before `/`) is not a 0.143 contrib component of that kind."""
+    known = contrib_schema()["components"]
+    return [
+        f"collector/{name}.yaml: {section}::{component_id}: {component_id.split('/', 1)[0]!r} "
+        f"is not a {SINGULAR[section]} type of {CONTRIB}"
+        for section in SECTIONS
+        for component_id in config.get(section) or {}
+        if component_id.split("/", 1)[0] not in known[section]
+    ]
+
+
+def key_problems(name: str, config: dict[str, Any]) -> list[str]:
+    """Every key path the schema does not accept, with the file, the full path and the schema."""
+    return [
+        f"collector/{name}.yaml: {path}: {KEY_PROBLEMS[leaf]} ({label}, {CONTRIB})"
+        for path, label, leaf, _ in config_leaves(config)
+        if leaf in KEY_PROBLEMS
+    ]
+
+
+def value_problems(name: str, config: dict[str, Any]) -> list[str]:
+    """Every accepted key whose value is not of its kind (enum, duration, bool, int, ...)."""
+    return [
+        f"collector/{name}.yaml: {path}: {problem} ({label}, {CONTRIB})"
+        for path, label, leaf, value in config_leaves(config)
+        if leaf not in KEY_PROBLEMS and (problem := value_problem(leaf, value))
+    ]
+
+
+def schema_leaf_kinds(node: Any) -> Iterator[str]:
+    """Every leaf kind a schema tree uses."""
+    if isinstance(node, dict):
+        for child in node.values():
+            yield from schema_leaf_kinds(child)
+    elif isinstance(node, list):
+        yield from schema_leaf_kinds(node[0])
+    else:
+        yield node
+
+
+def test_contrib_schema_is_consistent() -> None:
+    """The data file describes only types of the distribution and uses only known leaf kinds and
+    enums, so a typo in the data file cannot silently accept anything."""
+    data = contrib_schema()
+    assert data["collector_version"] == header_image("gateway").rpartition(":")[2]
+    assert set(data["components"]) == set(SECTIONS)
+    assert all(evidence in {"A", "B", "C"} for kind in SECTIONS for evidence in data["components"][kind].values())
+    for section in SECTIONS:
+        assert set(data["schemas"][section]) <= set(data["components"][section]), section
+    kinds = {
+        kind
+        for section in (*SECTIONS, "service")
+        for entry in ([data["schemas"][section]] if section == "service" else data["schemas"][section].values())
+        for kind in schema_leaf_kinds(entry["keys"])
+    }
+    markers = {"any", "map", "list", "undescribed"}
+    for kind in kinds:
+        base = kind.removeprefix("list:")
+        if base.startswith("enum:"):
+            assert base.removeprefix("enum:") in data["enums"], kind
+        else:
+            assert base in SCALAR_LEAVES or base in markers, kind
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_every_component_type_exists_in_contrib_0_143(name: str) -> None:
+    """Every receiver, processor, exporter, connector and extension type is in the 0.143 contrib
+    distribution under that kind."""
+    assert unknown_components(name, load_config(name)) == []
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_every_config_key_is_accepted_by_contrib_0_143(name: str) -> None:
+    """Every key path, at every nesting level of every component and of `service`, is a key the
+    component's 0.143 config struct accepts."""
+    assert key_problems(name, load_config(name)) == []
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_every_value_fits_its_key(name: str) -> None:
+    """Enum values are accepted values, durations are Go duration strings, booleans and numbers
+    have their type; an `${env:NAME:-default}` is checked through its default."""
+    assert value_problems(name, load_config(name)) == []
+
+
+def test_the_enum_settings_are_checked() -> None:
+    """The settings whose values are enums in 0.143 are walked as enums, not as free scalars."""
+    enum_paths = {
+        name: {path for path, _, leaf, _ in config_leaves(load_config(name)) if str(leaf).startswith("enum:")}
+        for name in CONFIG_NAMES
+    }
+    assert {
+        "exporters::loadbalancing::routing_key",
+        "processors::resource::attributes[0]::action",
+        "service::telemetry::metrics::level",
+    } <= enum_paths["agent"]
+    assert {
+        "processors::tail_sampling::policies[0]::type",
+        "processors::tail_sampling::policies[0]::drop::drop_sub_policy[0]::type",
+        "processors::tail_sampling::policies[4]::ottl_condition::error_mode",
+        "connectors::spanmetrics::aggregation_temporality",
+        "connectors::spanmetrics::histogram::unit",
+    } <= enum_paths["gateway"]
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    ["scalar", "bool", "int", "float", "duration", "list", "list:duration", "enum:routing_key", "enum:policy_type"],
+)
+def test_environment_references_are_accepted_wherever_a_scalar_is(leaf: str) -> None:
+    """`${env:NAME}` is accepted for any scalar (its value is known only at run time); with a
+    default, the default is what is checked."""
+    assert value_problem(leaf, "${env:ANY_NAME}") is None
+    assert value_problem("duration", "${env:CHECK_INTERVAL:-1s}") is None
+    assert value_problem("int", "${env:TAIL_SAMPLING_LATENCY_MS:-500}") is None
+    assert value_problem("float", "${env:TAIL_SAMPLING_BASELINE_PERCENT:-10}") is None
+    assert value_problem("duration", "${env:CHECK_INTERVAL:-1 second}") == "expected duration, got '1 second'"
+
+
+def test_the_configs_use_environment_references_in_scalar_positions() -> None:
+    """The env-reference acceptance is exercised by the real configs, not only by the unit test."""
+    referenced = {
+        (name, path, leaf)
+        for name in CONFIG_NAMES
+        for path, _, leaf, value in config_leaves(load_config(name))
+        if isinstance(value, str) and WHOLE_ENV_REFERENCE.fullmatch(value)
+    }
+    assert ("agent", "exporters::loadbalancing::resolver::dns::port", "scalar") in referenced
+    assert ("gateway", "processors::tail_sampling::policies[3]::latency::threshold_ms", "int") in referenced
+    assert (
+        "gateway",
+        "processors::tail_sampling::policies[6]::probabilistic::sampling_percentage",
+        "float",
+    ) in referenced
+
+
+# --- the checker can fail: broken copies of the configs ------------------------------------
+
+
+def _at(config: dict[str, Any], *keys: str | int) -> Any:
+    """The node at a key path of a (copied) config."""
+    for key in keys:
+        config = config[key]
+    return config
+
+
+def _rename(mapping: dict[str, Any], old: str, new: str) -> None:
+    """Rename a key in place, keeping the order of the other keys."""
+    items = list(mapping.items())
+    mapping.clear()
+    mapping.update((new if key == old else key, value) for key, value in items)
+
+
+def _move_max_elapsed_time_into_sending_queue(config: dict[str, Any]) -> None:
+    otlp = _at(config, "exporters", "loadbalancing", "protocol", "otlp")
+    otlp["sending_queue"]["max_elapsed_time"] = otlp["retry_on_failure"].pop("max_elapsed_time")
+
+
+def _move_hostname_sources_out_of_system(config: dict[str, Any]) -> None:
+    detection = _at(config, "processors", "resourcedetection")
+    detection["hostname_sources"] = detection.pop("system")["hostname_sources"]
+
+
+def _rename_tail_sampling(config: dict[str, Any]) -> None:
+    _rename(config["processors"], "tail_sampling", "tailsampling")
+    sampled = _at(config, "service", "pipelines", "traces/sampled", "processors")
+    sampled[sampled.index("tail_sampling")] = "tailsampling"
+
+
+BROKEN_KEYS: dict[str, tuple[str, Callable[[dict[str, Any]], None], list[str]]] = {
+    "misspelled key in sending_queue": (
+        "agent",
+        lambda config: _rename(_at(config, "exporters", "otlp/gateway", "sending_queue"), "queue_size", "queue_sze"),
+        [
+            "collector/agent.yaml: exporters::otlp/gateway::sending_queue::queue_sze: unknown key (exporter otlp, otelcol-contrib 0.143)"
+        ],
+    ),
+    "misspelled top-level key of a processor": (
+        "agent",
+        lambda config: _rename(_at(config, "processors", "memory_limiter"), "limit_percentage", "limit_percentag"),
+        [
+            "collector/agent.yaml: processors::memory_limiter::limit_percentag: unknown key (processor memory_limiter, otelcol-contrib 0.143)"
+        ],
+    ),
+    "retry key nested under sending_queue": (
+        "agent",
+        _move_max_elapsed_time_into_sending_queue,
+        [
+            "collector/agent.yaml: exporters::loadbalancing::protocol::otlp::sending_queue::max_elapsed_time: unknown key (exporter loadbalancing, otelcol-contrib 0.143)"
+        ],
+    ),
+    "detector key outside its detector": (
+        "agent",
+        _move_hostname_sources_out_of_system,
+        [
+            "collector/agent.yaml: processors::resourcedetection::hostname_sources: unknown key (processor resourcedetection, otelcol-contrib 0.143)"
+        ],
+    ),
+    "misspelled policy kind inside a drop sub-policy": (
+        "gateway",
+        lambda config: _rename(
+            _at(config, "processors", "tail_sampling", "policies", 0, "drop", "drop_sub_policy", 0),
+            "string_attribute",
+            "string_atribute",
+        ),
+        [
+            "collector/gateway.yaml: processors::tail_sampling::policies[0]::drop::drop_sub_policy[0]::string_atribute: unknown key (processor tail_sampling, otelcol-contrib 0.143)"
+        ],
+    ),
+    "misspelled key in service telemetry": (
+        "gateway",
+        lambda config: _rename(_at(config, "service", "telemetry", "metrics"), "level", "levle"),
+        ["collector/gateway.yaml: service::telemetry::metrics::levle: unknown key (service, otelcol-contrib 0.143)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_KEYS))
+def test_a_broken_key_is_rejected_with_its_full_path(case: str) -> None:
+    """A copy of a config with one bad key fails with exactly one message naming the file, the
+    component and the full key path."""
+    name, breaks, expected = BROKEN_KEYS[case]
+    config = copy.deepcopy(load_config(name))
+    breaks(config)
+    assert key_problems(name, config) == expected
+
+
+def test_an_unknown_component_type_is_rejected() -> None:
+    """A component type the distribution does not have is reported by kind and id."""
+    config = copy.deepcopy(load_config("gateway"))
+    _rename_tail_sampling(config)
+    assert unknown_components("gateway", config) == [
+        "collector/gateway.yaml: processors::tailsampling: 'tailsampling' is not a processor type of otelcol-contrib 0.143"
+    ]
+    assert key_problems("gateway", config) == [
+        "collector/gateway.yaml: processors::tailsampling: type has no key schema in tests/data/otelcol-contrib-0.143.yaml (processor tailsampling, otelcol-contrib 0.143)"
+    ]
+
+
+def test_a_component_of_the_wrong_kind_is_rejected() -> None:
+    """A connector type listed under processors is not a processor."""
+    config = copy.deepcopy(load_config("gateway"))
+    config["processors"]["spanmetrics"] = config["connectors"]["spanmetrics"]
+    assert unknown_components("gateway", config) == [
+        "collector/gateway.yaml: processors::spanmetrics: 'spanmetrics' is not a processor type of otelcol-contrib 0.143"
+    ]
+
+
+BROKEN_VALUES: dict[str, tuple[str, Callable[[dict[str, Any]], None], list[str]]] = {
+    "routing key in the wrong case": (
+        "agent",
+        lambda config: _at(config, "exporters", "loadbalancing").update(routing_key="traceId"),
+        [
+            "collector/agent.yaml: exporters::loadbalancing::routing_key: 'traceId' is not one of ['service', 'traceID', 'metric', 'resource', 'streamID', 'attributes'] (exporter loadbalancing, otelcol-contrib 0.143)"
+        ],
+    ),
+    "unknown attribute action": (
+        "agent",
+        lambda config: _at(config, "processors", "resource", "attributes", 0).update(action="add"),
+        [
+            "collector/agent.yaml: processors::resource::attributes[0]::action: 'add' is not one of ['insert', 'update', 'upsert', 'delete', 'hash', 'extract', 'convert'] (processor resource, otelcol-contrib 0.143)"
+        ],
+    ),
+    "duration without a unit Go knows": (
+        "agent",
+        lambda config: _at(config, "processors", "memory_limiter").update(check_interval="1 sec"),
+        [
+            "collector/agent.yaml: processors::memory_limiter::check_interval: expected duration, got '1 sec' (processor memory_limiter, otelcol-contrib 0.143)"
+        ],
+    ),
+    "environment default that is not a duration": (
+        "gateway",
+        lambda config: _at(config, "processors", "tail_sampling").update(decision_wait="${env:DECISION_WAIT:-10}"),
+        [
+            "collector/gateway.yaml: processors::tail_sampling::decision_wait: expected duration, got 10 (processor tail_sampling, otelcol-contrib 0.143)"
+        ],
+    ),
+    "unknown policy type": (
+        "gateway",
+        lambda config: _at(config, "processors", "tail_sampling", "policies", 2).update(type="status"),
+        [
+            "collector/gateway.yaml: processors::tail_sampling::policies[2]::type: 'status' is not one of ['always_sample', 'latency', 'numeric_attribute', 'probabilistic', 'status_code', 'string_attribute', 'rate_limiting', 'bytes_limiting', 'span_count', 'trace_state', 'boolean_attribute', 'ottl_condition', 'composite', 'and', 'drop'] (processor tail_sampling, otelcol-contrib 0.143)"
+        ],
+    ),
+    "temporality without its prefix": (
+        "gateway",
+        lambda config: _at(config, "connectors", "spanmetrics").update(aggregation_temporality="CUMULATIVE"),
+        [
+            "collector/gateway.yaml: connectors::spanmetrics::aggregation_temporality: 'CUMULATIVE' is not one of ['AGGREGATION_TEMPORALITY_CUMULATIVE', 'AGGREGATION_TEMPORALITY_DELTA'] (connector spanmetrics, otelcol-contrib 0.143)"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_VALUES))
+def test_a_broken_value_is_rejected_with_its_full_path(case: str) -> None:
+    """A copy of a config with one bad value fails with exactly one message naming the file, the
+    component, the full key path and what is accepted."""
+    name, breaks, expected = BROKEN_VALUES[case]
+    config = copy.deepcopy(load_config(name))
+    breaks(config)
+    assert value_problems(name, config) == expected

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 from telemetry import catalog as c
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from telemetry.rules.config import RulesConfig
     from telemetry.rules.model import AlertRule, Family
@@ -33,6 +34,10 @@ HEADER: Final = (
     "# telemetry/rules/config.py: do not edit; change the config and regenerate.\n"
 )
 _MARK: Final = "@@"
+_SINCE: Final = f"{_MARK}since{_MARK}"
+# the windows an expression reads: `[5m]`, `[1h:1m]`, `offset 30m`, a recorded `..._rate6h`
+_WINDOW: Final = re.compile(r"(?:\[|offset\s+|rate)(\d+[smhdwy](?:\d+[smhdwy])*)\b")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 # Alert names muted while CircuitBreakerOpen fires for the same service and dependency.
 BREAKER_MUTES: Final = ("DependencyFailureRatioHigh", "HealthCheckFailureRatioHigh")
@@ -62,13 +67,31 @@ def _template(label: str) -> str:
     return f"{{{{ $labels.{label} | urlquery }}}}"
 
 
-def _fill(text: str, labels: tuple[str, ...], values: Mapping[str, str] | None) -> str:
-    """Replace the placeholders of ``labels`` by Go templates, or by URL-quoted ``values``
-    (what Prometheus renders; promtool tests expect that)."""
+def _fill(text: str, labels: tuple[str, ...], since: str) -> str:
+    """Replace the URL-quoted placeholders of ``labels`` by Go templates of the alert's labels,
+    and the start-of-range placeholder by ``since``."""
     for label in labels:
-        marker = quote(f"{_MARK}{label}{_MARK}", safe="")
-        text = text.replace(marker, _template(label) if values is None else quote_plus(values.get(label, "")))
-    return text
+        text = text.replace(quote(f"{_MARK}{label}{_MARK}", safe=""), _template(label))
+    return text.replace(quote(_SINCE, safe=""), since)
+
+
+def lookback_seconds(alert: AlertRule) -> int:
+    """How far before the evaluation an alert's links start: the longest window its expression
+    reads (a range, an offset or a recorded ``rate<window>``) plus its ``for``, and at least an
+    hour, so the panel shows the alert's whole story and the time before it."""
+    windows = [*_WINDOW.findall(alert.expr), alert.for_]
+    return max(3600, max(_seconds(w) for w in windows) + _seconds(alert.for_))
+
+
+def since_template(seconds: int) -> str:
+    """A Go template that Prometheus renders as the epoch milliseconds ``seconds`` before the
+    evaluation (``query`` runs at the evaluation's time; never before 1970)."""
+    query = f"clamp_min(vector(time() - {seconds}), 0) * 1000"
+    return f'{{{{ with query "{query}" }}}}{{{{ . | first | value | printf "%.0f" }}}}{{{{ end }}}}'
+
+
+def _seconds(duration: str) -> int:
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(r"(\d+)([smhdwy])", duration))
 
 
 def trace_query(cfg: RulesConfig, alert: AlertRule, slot: Callable[[str], str]) -> str:
@@ -82,13 +105,12 @@ def trace_query(cfg: RulesConfig, alert: AlertRule, slot: Callable[[str], str]) 
     return "{ " + " && ".join(conditions) + " }"
 
 
-def alert_annotations(
-    cfg: RulesConfig, family: Family, alert: AlertRule, values: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def alert_annotations(cfg: RulesConfig, family: Family, alert: AlertRule) -> dict[str, str]:
     """``summary``, ``description``, ``runbook_url``, ``dashboard_url``, ``trace_search_url``.
 
-    With ``values`` (label -> value) the links come out as Prometheus renders them for those
-    labels; the description stays a template.
+    Both links open the alert's time range: from :func:`lookback_seconds` before the evaluation
+    that rendered them (the notification's) to now, so a page opened an hour later still shows
+    the moment it fired and what led to it.
     """
     svc = cfg.service_label
 
@@ -97,21 +119,23 @@ def alert_annotations(
 
     variables = ((svc, svc), *alert.dashboard_vars)
     query = "&".join(f"var-{name}={quote(marker(label), safe='')}" for name, label in variables)
-    dashboard = f"{cfg.dashboard_base_url}/d/{cfg.dashboard_uid_prefix}{family.dashboard}?{query}"
+    since = quote(_SINCE, safe="")
+    dashboard = f"{cfg.dashboard_base_url}/d/{cfg.dashboard_uid_prefix}{family.dashboard}?{query}&from={since}&to=now"
     pane = {
         "datasource": cfg.trace_datasource_uid,
         "queries": [{"refId": "A", "queryType": "traceql", "query": trace_query(cfg, alert, marker)}],
-        "range": {"from": "now-1h", "to": "now"},
+        "range": {"from": _SINCE, "to": "now"},
     }
     panes = quote(json.dumps({"a": pane}, separators=(",", ":")), safe="")
     trace = f"{cfg.trace_search_base_url}?schemaVersion=1&panes={panes}"
     labels = (svc, *(label for _, label in alert.trace_filters), *(label for _, label in alert.dashboard_vars))
+    start = since_template(lookback_seconds(alert))
     return {
         "summary": alert.summary,
         "description": alert.description,
         "runbook_url": f"{cfg.runbook_base_url}#{alert.name.lower()}",
-        "dashboard_url": _fill(dashboard, labels, values),
-        "trace_search_url": _fill(trace, labels, values),
+        "dashboard_url": _fill(dashboard, labels, start),
+        "trace_search_url": _fill(trace, labels, start),
     }
 
 
@@ -238,7 +262,8 @@ def runbooks(cfg: RulesConfig, families: tuple[Family, ...]) -> str:
         "",
         "One section per alert of `alerts/*.rules.yml`; each alert's `runbook_url` points here.",
         "Every alert also links the dashboard (`dashboard_url`) and a prefilled TraceQL search",
-        "(`trace_search_url`) for its service and breaker, pool, dependency, check or queue.",
+        "(`trace_search_url`) for its service and breaker, pool, dependency, check or queue, both",
+        "over the alert's time range (from before it fired to now).",
         "",
     ]
     for family in families:

@@ -232,18 +232,25 @@ def test_runbook_urls_point_to_existing_sections() -> None:
     assert used == anchors
 
 
+SINCE_1H = (
+    '{{ with query "clamp_min(vector(time() - 3600), 0) * 1000" }}{{ . | first | value | printf "%.0f" }}{{ end }}'
+)
+
+
 def test_links_are_templated_with_the_alert_labels() -> None:
-    """Dashboard and trace-search links carry the alert's service (and breaker) as templates;
-    the trace search is a TraceQL query in a Grafana Explore pane."""
+    """Dashboard and trace-search links carry the alert's service (and breaker) as templates
+    and open the alert's time range; the trace search is a TraceQL query in a Grafana Explore
+    pane."""
     rule = next(rule for rule in alert_rules() if rule["alert"] == "CircuitBreakerOpen")
     links = rule["annotations"]
     assert links["dashboard_url"] == (
         "http://localhost:3000/d/rt-breakers?var-job={{ $labels.job | urlquery }}"
         "&var-instance={{ $labels.instance | urlquery }}&var-breaker={{ $labels.breaker_name | urlquery }}"
+        f"&from={SINCE_1H}&to=now"
     )
     base, panes = links["trace_search_url"].split("&panes=", 1)
     assert base == "http://localhost:3000/explore?schemaVersion=1"
-    filled = unquote(panes).replace("{{ $labels.job | urlquery }}", "api")
+    filled = unquote(panes).replace("{{ $labels.job | urlquery }}", "api").replace(SINCE_1H, "1700000000000")
     pane = json.loads(filled.replace("{{ $labels.breaker_name | urlquery }}", "s3"))["a"]
     assert pane == {
         "datasource": "tempo",
@@ -254,7 +261,40 @@ def test_links_are_templated_with_the_alert_labels() -> None:
                 "query": '{ resource.service.name = "api" && span.resilience.breaker.name = "s3" && status = error }',
             }
         ],
-        "range": {"from": "now-1h", "to": "now"},
+        "range": {"from": "1700000000000", "to": "now"},
+    }
+
+
+# How far before the notification each link starts: the longest window the alert reads plus
+# its `for`, at least an hour (by the burn pair's long window for the SLO alerts).
+LOOKBACK_SECONDS = {
+    ("CircuitBreakerOpen", ""): 3600,
+    ("DatabasePoolTimeouts", ""): 3600,
+    ("ResilienceTelemetryAbsent", ""): 86400 + 300,
+    ("HttpAvailabilityBudgetBurn", "1h"): 3600 + 120,
+    ("HttpAvailabilityBudgetBurn", "6h"): 6 * 3600 + 900,
+    ("HttpAvailabilityBudgetBurn", "1d"): 86400 + 3600,
+    ("HttpLatencyBudgetBurn", "3d"): 3 * 86400 + 3 * 3600,
+}
+
+
+def test_links_open_the_alerts_time_range() -> None:
+    """A page opened an hour after it fired still shows the moment it fired and what led to
+    it: both links start the alert's lookback before the evaluation and end now."""
+    seen = {}
+    for rule in alert_rules():
+        key = (rule["alert"], rule.get("labels", {}).get("long", ""))
+        if key not in LOOKBACK_SECONDS:
+            continue
+        for link in ("dashboard_url", "trace_search_url"):
+            url = unquote(rule["annotations"][link])
+            starts = re.findall(r'with query "clamp_min\(vector\(time\(\) - (\d+)\), 0\) \* 1000"', url)
+            assert len(starts) == 1, (key, link)
+            seen[key, link] = int(starts[0])
+        assert rule["annotations"]["dashboard_url"].endswith("&to=now")
+        assert '"to":"now"' in unquote(rule["annotations"]["trace_search_url"])
+    assert seen == {
+        (key, link): value for key, value in LOOKBACK_SECONDS.items() for link in ("dashboard_url", "trace_search_url")
     }
 
 
@@ -269,7 +309,9 @@ def test_dashboard_links_point_to_existing_dashboards_and_variables() -> None:
         url = urlsplit(rule["annotations"]["dashboard_url"])
         uid = url.path.removeprefix("/d/")
         assert uid in boards, (rule["alert"], uid)
-        names = {key.removeprefix("var-") for key, _ in parse_qsl(url.query)}
+        query = parse_qsl(url.query)
+        names = {key.removeprefix("var-") for key, _ in query if key.startswith("var-")}
+        assert [key for key, _ in query if not key.startswith("var-")] == ["from", "to"], rule["alert"]
         assert RulesConfig().service_label in names
         assert names <= boards[uid], (rule["alert"], names - boards[uid])
 

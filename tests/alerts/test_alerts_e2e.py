@@ -72,6 +72,7 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
     registry = CollectorRegistry()
     registry.register(OpenBreaker())
     deadline = time.monotonic() + DEADLINE_SECONDS
+    started = time.time()
     with Stack(tmp_path) as stack:
         hook = f"http://127.0.0.1:{stack.pager.port}"
         config = RulesConfig(
@@ -116,6 +117,9 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
         "breaker_name": "s3",
         "dependency": "s3",
     }
+    # the links open an hour before the evaluation that rendered them (epoch milliseconds)
+    since = int(page.annotations["dashboard_url"].rsplit("&from=", 1)[1].removesuffix("&to=now"))
+    assert (started - 3600) * 1000 <= since <= (time.time() - 3600) * 1000
     # written out, not rendered by the code under test: a rendering bug must fail here
     annotations = {
         "summary": "A circuit breaker has not closed for longer than its limit.",
@@ -127,13 +131,13 @@ def test_breaker_forced_open_pages_through_prometheus_and_alertmanager(tmp_path:
             "https://github.com/resilience-telemetry/resilience-telemetry/blob/main/alerts/runbooks.md#circuitbreakeropen"
         ),
         "dashboard_url": (
-            f"http://localhost:3000/d/rt-breakers?var-job=e2e&var-instance={quote(instance, safe='')}&var-breaker=s3"
+            f"http://localhost:3000/d/rt-breakers?var-job=e2e&var-instance={quote(instance, safe='')}&var-breaker=s3&from={since}&to=now"
         ),
         "trace_search_url": (
             "http://localhost:3000/explore?schemaVersion=1&panes=%7B%22a%22%3A%7B%22datasource%22%3A%22tempo%22%2C"
             "%22queries%22%3A%5B%7B%22refId%22%3A%22A%22%2C%22queryType%22%3A%22traceql%22%2C%22query%22%3A%22%7B"
             "%20resource.service.name%20%3D%20%5C%22e2e%5C%22%20%26%26%20span.resilience.breaker.name%20%3D%20%5C%22s3%5C%22"
-            "%20%26%26%20status%20%3D%20error%20%7D%22%7D%5D%2C%22range%22%3A%7B%22from%22%3A%22now-1h%22%2C%22to"
+            f"%20%26%26%20status%20%3D%20error%20%7D%22%7D%5D%2C%22range%22%3A%7B%22from%22%3A%22{since}%22%2C%22to"
             "%22%3A%22now%22%7D%7D%7D"
         ),
     }

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -84,6 +85,14 @@ def test_drill_pages_in_order_with_runbooks_and_traceable_examples(tmp_path: Pat
     ]
     for page in record["pages"]:
         assert page["example"]["trace"], page["scenario"]
+        # both links open the alert's time range: from before its example request to now
+        annotations = report[[r["alertname"] for r in report].index(page["alertname"])]["annotations"]
+        since = int(annotations["dashboard_url"].rsplit("&from=", 1)[1].removesuffix("&to=now"))
+        first = min(span["start"] for span in page["example"]["trace"])
+        # an hour before the evaluation that paged, which came within minutes of the request
+        assert (first - 3600 - 600) * 1000 <= since <= first * 1000, page["scenario"]
+        pane = json.loads(unquote(annotations["trace_search_url"].split("&panes=", 1)[1]))["a"]
+        assert pane["range"] == {"from": str(since), "to": "now"}, page["scenario"]
         assert all(span["end"] >= span["start"] > 0 and span["span_id"] for span in page["example"]["trace"])
         assert [bool(target["series"]) for panel in page["panels"] for target in panel["targets"]] == [
             True for panel in page["panels"] for _ in panel["targets"]

@@ -49,11 +49,11 @@ SECRET_KEYS: Final = frozenset(
         "private-key",
     }
 )
-# user:password@ in any scheme://; the password may hold a "/" but no "://" or ":", so a scan
-# never runs from one URL into the next.
+# user:password@ in any scheme://; the password may hold "/", "//" and ":" (RFC 3986 allows
+# them in userinfo) but no "://", so a scan never runs from one URL into the next.
 # Every repetition is bounded: unbounded ones made redaction quadratic in the text length.
 _URL_CREDENTIALS: Final = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>(?:[^@\s/:]|/(?!/)){0,1024})@"
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<user>[^:/@\s]{0,256}):(?P<pw>(?:[^@\s:]|:(?!//)){0,1024})@"
 )
 # A header line (raw HTTP text, a log of request headers): everything after the colon is the
 # credential, whatever the scheme (Bearer, Basic, Token, Digest, AWS4-HMAC-SHA256, ...).

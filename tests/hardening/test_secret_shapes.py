@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,6 +46,22 @@ def test_redact_text_masks_the_shapes_that_leaked() -> None:
         "authorization-token": "request headers: Authorization: ***",
         "cookie": "request headers: Cookie: ***",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # found by the property test below: a password holding "//"
+        ("postgresql://app:222222222//2@db.internal:5432/orders", "postgresql://app:***@db.internal:5432/orders"),
+        # RFC 3986 userinfo may hold ":" after the first one
+        ("amqp://guest:pa:ss@rabbit/vhost", "amqp://guest:***@rabbit/vhost"),
+        ("redis://:s3cr3t/x@cache:6379/0", "redis://:***@cache:6379/0"),
+        # the scan stops at the next URL: only the credentials are masked
+        ("see http://a.b:8080/x and https://u:pw9@h/", "see http://a.b:8080/x and https://u:***@h/"),
+    ],
+)
+def test_url_credentials_with_slashes_and_colons_are_masked(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
 
 
 def test_field_names_with_any_separator_are_secret() -> None:
@@ -157,7 +174,7 @@ def test_exception_messages_in_every_shape_reach_no_output() -> None:
 
 # --- the property: generated secrets in generated shapes -----------------------------------------
 SECRETS = st.text(
-    alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.~+/", min_size=12, max_size=32
+    alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.~+/:", min_size=12, max_size=32
 ).filter(lambda s: s[0].isalnum() and s[-1].isalnum() and not s.isalpha() and not s.isdigit())
 NAMES = st.sampled_from(
     [

@@ -36,7 +36,7 @@ from telemetry import catalog
 from telemetry.containment import contained, warn_once
 from telemetry.events.breaker import CircuitCallFailed, CircuitCallRejected, state_changed_event
 from telemetry.labels import OTHER, clean
-from telemetry.metrics import family
+from telemetry.metrics import family, one_adder
 from telemetry.multiprocess import publish_soon
 from telemetry.recorder import get_recorder, record
 from telemetry.state import LOCK, STATE
@@ -117,7 +117,8 @@ class Breaker:
             # Every outcome series exists from the start, so rate() and alerts see a 0, not nothing.
             for outcome in ("failure", "rejected"):
                 instruments.child(catalog.CIRCUIT_CALLS, self.label, outcome)
-            bound = self._bound = (instruments, instruments.child(catalog.CIRCUIT_CALLS, self.label, "success").inc)
+            success = instruments.child(catalog.CIRCUIT_CALLS, self.label, "success")
+            bound = self._bound = (instruments, one_adder(success))
         return bound
 
     def _move(self, target: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import importlib.metadata
 import os
 import threading
@@ -23,7 +24,7 @@ from telemetry.catalog import Kind, MetricSpec
 from telemetry.labels import OTHER, LabelGuard
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from prometheus_client import CollectorRegistry
     from prometheus_client.registry import Collector
@@ -41,6 +42,7 @@ __all__ = [
     "forget_instruments",
     "instruments_for",
     "multiprocess_enabled",
+    "one_adder",
     "package_version",
 ]
 
@@ -84,10 +86,14 @@ def current_exemplar() -> dict[str, str] | None:
     """Trace and span IDs of the current span, for an exemplar; ``None`` outside a trace.
 
     The last span's rendering is reused: events of one request share it, and hex-formatting
-    two IDs per metric update would cost more than the update itself.
+    two IDs per metric update would cost more than the update itself. Outside a trace the
+    lookup ends at the invalid span the API returns, before reading any span context.
     """
     global _last_exemplar  # noqa: PLW0603 - a one-entry cache, replaced atomically
-    ctx = trace.get_current_span().get_span_context()
+    span = trace.get_current_span()
+    if span is trace.INVALID_SPAN:
+        return None
+    ctx = span.get_span_context()
     if not ctx.is_valid:
         return None
     trace_id, span_id, rendered = _last_exemplar
@@ -97,10 +103,27 @@ def current_exemplar() -> dict[str, str] | None:
     return rendered
 
 
-# prometheus-client validates an exemplar's label names and length on every update, which
-# costs more than the update. Ours come only from current_exemplar (two fixed names, 48 hex
-# digits), so the two helpers below update the child's values directly; where the client's
-# internals differ from what they expect, they return False and the public call runs instead.
+# prometheus-client re-checks on every update what a bound child of ours already satisfies
+# (that it is bound, and an exemplar's label names and length), which costs as much as the
+# update itself. Our children are bound once and our exemplars come only from current_exemplar
+# (two fixed names, 48 hex digits), so the helpers below update the child's values directly;
+# where the client's internals differ from what they expect, they return False and the public
+# call runs instead (tests/test_hot_paths.py holds both paths to the same exposition).
+
+
+def one_adder(child: Any) -> Callable[[], None]:
+    """A call that adds 1 to a bound counter ``child``, for a hot path that counts one thing
+    (a breaker's successful calls): the child's value directly, else its public ``inc``."""
+    inc = getattr(getattr(child, "_value", None), "inc", None)
+    return functools.partial(inc, 1) if callable(inc) else child.inc
+
+
+def _add(child: Any, amount: float) -> bool:
+    try:
+        child._value.inc(amount)
+    except AttributeError:
+        return False
+    return True
 
 
 def _inc_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) -> bool:
@@ -360,12 +383,21 @@ class Instruments:
         """Bound an open label value; closed-set labels are the caller's constants."""
         return self.guard.admit(label.name, value)
 
+    def _bound(self, spec: MetricSpec, values: tuple[str, ...], labels: dict[str, str]) -> Any:
+        """The child for an update: the cache read directly (this runs on every event), then
+        :meth:`child` or :meth:`_by_name` for a first use."""
+        if labels:
+            return self._by_name(spec, labels)
+        found = self._children.get((spec, values))
+        return found if found is not None else self.child(spec, *values)
+
     def inc(self, spec: MetricSpec, /, *values: str, amount: float = 1.0, **labels: str) -> None:
         """Count, with an exemplar linking to the current trace when possible."""
-        child = self._by_name(spec, labels) if labels else self.child(spec, *values)
+        child = self._bound(spec, values, labels)
         exemplar = current_exemplar() if self.exemplars else None
         if exemplar is None:
-            child.inc(amount)
+            if amount < 0 or not _add(child, amount):
+                child.inc(amount)
             return
         if amount < 0 or not _inc_with_exemplar(child, amount, exemplar):
             child.inc(amount, exemplar)
@@ -374,7 +406,7 @@ class Instruments:
 
     def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Observe ``value`` in a histogram, with an exemplar when possible."""
-        child = self._by_name(spec, labels) if labels else self.child(spec, *values)
+        child = self._bound(spec, values, labels)
         exemplar = current_exemplar() if self.exemplars else None
         if exemplar is None:
             child.observe(value)

@@ -36,7 +36,7 @@ def test_one_middleware_layer_binds_echoes_and_propagates_in_baggage() -> None:
     from opentelemetry import propagate
 
     import telemetry
-    from telemetry.integrations.fastapi import AccessMiddleware, HttpServerMiddleware, instrument_app
+    from telemetry.integrations.fastapi import HttpServerMiddleware, instrument_app
 
     provider, exporter = in_memory_tracer()
     app = FastAPI()
@@ -51,7 +51,7 @@ def test_one_middleware_layer_binds_echoes_and_propagates_in_baggage() -> None:
         set_up = telemetry.setup(service_name="pg-hot", tracer_provider=provider, registry=CollectorRegistry())
         instrument_app(app, telemetry=set_up)
         ours = [m.cls for m in app.user_middleware if m.cls.__module__.startswith("telemetry")]
-        assert ours == [HttpServerMiddleware, AccessMiddleware]  # the access check is path-only
+        assert ours == [HttpServerMiddleware]  # the access check is a lookup inside it
         with TestClient(app) as client:
             response = client.get("/orders/3", headers={"X-Correlation-ID": "pg-hot-1"})
     assert response.json() == {"id": 3, "seen": "pg-hot-1"}
@@ -90,6 +90,40 @@ def test_exemplar_fast_path_fills_the_same_buckets_as_the_client(value: float) -
 
     assert exposition(ours) == exposition(theirs)
     assert any("trace_id=" in line for line in exposition(ours))
+
+
+def test_counting_outside_a_trace_gives_the_clients_exposition_and_errors() -> None:
+    """Outside a trace ``inc`` updates the bound child directly: the same exposition as the
+    client's ``inc``, a negative amount still refused by the client, and a child without the
+    internals the shortcut expects is counted through the public call."""
+    from prometheus_client import generate_latest
+
+    ours, theirs = Instruments(CollectorRegistry()), Instruments(CollectorRegistry())
+    ours.inc(catalog.RETRY_CALLS, "orders_db", "success_first_attempt")
+    ours.inc(catalog.RETRY_CALLS, retry_name="orders_db", outcome="success_first_attempt", amount=2.5)
+    theirs.child(catalog.RETRY_CALLS, "orders_db", "success_first_attempt").inc(3.5)
+
+    def exposition(m: Instruments) -> list[str]:
+        return [line for line in generate_latest(m.registry).decode().splitlines() if "_created" not in line]
+
+    assert exposition(ours) == exposition(theirs)
+    assert 'resilience_retry_calls_total{outcome="success_first_attempt",retry_name="orders_db"} 3.5' in exposition(
+        ours
+    )
+    with pytest.raises(ValueError, match="negative"):
+        ours.inc(catalog.RETRY_CALLS, "orders_db", "success_first_attempt", amount=-1)
+
+    class PublicOnly:
+        def __init__(self) -> None:
+            self.calls: list[float] = []
+
+        def inc(self, amount: float) -> None:
+            self.calls.append(amount)
+
+    child = PublicOnly()
+    ours._children[(catalog.RETRY_CALLS, ("x", "success"))] = child
+    ours.inc(catalog.RETRY_CALLS, "x", "success", amount=4)
+    assert child.calls == [4]
 
 
 def test_breaker_success_not_counted_inside_suppressed_instrumentation() -> None:

@@ -26,6 +26,7 @@ unbinds it when the request ends so nothing bleeds into the next request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -54,7 +55,7 @@ from telemetry.logging import current_request
 from telemetry.redaction import redact_text
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 
     from telemetry.bootstrap import Telemetry
     from telemetry.metrics import Instruments
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_EXCLUDED_URLS",
-    "AccessMiddleware",
     "CorrelationIdMiddleware",
     "HttpServerMiddleware",
     "error_body",
@@ -255,8 +255,11 @@ class HttpServerMiddleware:
     One layer with one ``send`` wrapper: a second pure-ASGI layer with its own closure cost
     about as much per request as the histogram. ``unobserved``: paths (``/metrics``,
     ``/health/...``) answered but not counted, so a scrape or a probe never moves the HTTP
-    SLO's request counts. Under several workers the lifespan shutdown also deletes this
-    worker's live-gauge files (uvicorn re-raises SIGTERM after it, so ``atexit`` never runs).
+    SLO's request counts. ``policies``: paths (``/metrics``, ``/health/detailed``) answered
+    with a bodiless 401/403 unless their :class:`~telemetry.exposition.AccessPolicy` allows the
+    request; the check is one dictionary lookup by path, so other requests pay nothing for it.
+    Under several workers the lifespan shutdown also deletes this worker's live-gauge files
+    (uvicorn re-raises SIGTERM after it, so ``atexit`` never runs).
     """
 
     def __init__(
@@ -265,10 +268,12 @@ class HttpServerMiddleware:
         instruments: Instruments,
         header_names: tuple[str, ...] | None = None,
         unobserved: Callable[[str], bool] | None = None,
+        policies: Mapping[str, AccessPolicy] | None = None,
     ) -> None:
         self.app = app
         self.instruments = instruments
         self.unobserved = unobserved
+        self.policies = dict(policies or {})
         self._correlation = _Correlation(header_names) if header_names else None
         self._websocket = CorrelationIdMiddleware(app, header_names) if header_names else app
 
@@ -301,8 +306,10 @@ class HttpServerMiddleware:
                     correlation.echo(message, encoded)
             await send(message)
 
+        policy = self.policies.get(scope.get("path", ""))
+        inner = self.app if policy is None else functools.partial(self._guarded, policy)
         try:
-            await self.app(scope, receive, tracking_send)
+            await inner(scope, receive, tracking_send)
         except Exception as exc:
             if response_started:
                 failure = error_type(exc)  # semconv: the exception, once a status went out
@@ -314,6 +321,15 @@ class HttpServerMiddleware:
             current_request.reset(request_token)
             if token is not None:
                 unbind(token)
+
+    async def _guarded(self, policy: AccessPolicy, scope: Scope, receive: Receive, send: Send) -> None:
+        """A guarded path: served when ``policy`` allows the request, else refused (and counted,
+        unless the path is unobserved, as ``/metrics`` is)."""
+        refused = _refusal(policy, scope)
+        if refused is None:
+            await self.app(scope, receive, send)
+        else:
+            await _refuse(send, refused)
 
     async def _not_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Lifespan (with the workers' clean-up at shutdown), websockets (correlation only), the rest as is."""
@@ -440,31 +456,22 @@ def _unobserved(metrics_path: str | None, excluded_urls: str) -> Callable[[str],
     return unobserved
 
 
-class AccessMiddleware:
-    """Answers 401/403 (no body) on the guarded paths unless their
-    :class:`~telemetry.exposition.AccessPolicy` allows the request; every other path passes untouched."""
+def _refusal(policy: AccessPolicy, scope: Scope) -> int | None:
+    """The 401/403 status ``policy`` answers this request with, or ``None`` when it allows it."""
+    headers = dict(scope.get("headers") or ())
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    client = scope.get("client")
+    status = policy.status(authorization, client[0] if client else None)
+    return None if status == 200 else status
 
-    def __init__(self, app: ASGIApp, policies: dict[str, AccessPolicy]) -> None:
-        self.app = app
-        self.policies = policies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        policy = self.policies.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if policy is None:
-            await self.app(scope, receive, send)
-            return
-        from telemetry.exposition import denied_headers
+async def _refuse(send: Send, status: int) -> None:
+    """A bodiless 401/403 with the headers the scrape endpoint's own server sends."""
+    from telemetry.exposition import denied_headers
 
-        headers = dict(scope.get("headers") or ())
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
-        client = scope.get("client")
-        status = policy.status(authorization, client[0] if client else None)
-        if status == 200:
-            await self.app(scope, receive, send)
-            return
-        raw = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in denied_headers(status))]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": b""})
+    raw = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in denied_headers(status))]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _policy(token: str | None, allow: Iterable[str] | None, default: tuple[str, ...]) -> AccessPolicy:
@@ -540,12 +547,12 @@ def instrument_app(
     handlers_before = dict(app.exception_handlers)
     # add_middleware puts the newest outermost; the one layer binds the correlation ID before
     # its error handler runs, so the 500 envelope and its log line carry it.
-    app.add_middleware(AccessMiddleware, policies=policies)  # innermost: refusals are counted
     app.add_middleware(
         HttpServerMiddleware,
         instruments=telemetry.instruments,
         header_names=correlation_headers,
         unobserved=_unobserved(metrics_path, excluded_urls),
+        policies=policies,
     )
     ours = [item for item in app.user_middleware if item not in middleware_before]
     _install_handlers(app)

@@ -147,12 +147,14 @@ class Builder:
         """Events counted in ``window``, the first increment of a new series included.
 
         ``increase()`` needs two samples, so a counter whose label set is born at its first
-        event (an open label such as ``error_type``) loses that event. A series with no sample
-        ``window`` ago is born inside the window: its whole value is the increase. The left side
-        of ``or`` wins for a series on both sides, so an older series takes ``increase()``.
+        event (an open label such as ``error_type``), or a new instance that failed before its
+        first scrape, loses that event. A series with no sample ``window`` ago is born inside
+        the window: it counts its highest value in the window (its whole count, and still the
+        count before a restart when it restarted since). The left side of ``or`` wins for a
+        series on both sides, so an older series takes ``increase()``.
         """
         sel = self.series(spec, **matchers)
-        born = f"{sel} unless {sel} offset {window}"
+        born = f"max_over_time({sel}[{window}]) and ({sel} unless {sel} offset {window})"
         return f"sum {self.by(spec, *labels, instance=instance)} (({born}) or increase({sel}[{window}]))"
 
     def covered(

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from telemetry import catalog as c
 from telemetry.promql import number
-from telemetry.rules.families._counted import counted
 from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
@@ -56,13 +55,9 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
             AlertRule(
                 name="BulkheadRejecting",
                 dashboard_vars=(("bulkhead", name),),
-                expr=counted(
-                    q,
-                    calls,
-                    (name,),
-                    cfg.bulkhead_rejections_window,
-                    f"> {number(cfg.bulkhead_rejections_threshold)}",
-                    outcome="rejected",
+                expr=(
+                    f"round({q.counted(calls, cfg.bulkhead_rejections_window, name, outcome='rejected')}) "
+                    f"> {number(cfg.bulkhead_rejections_threshold)}"
                 ),
                 for_=cfg.bulkhead_rejections_for,
                 severity="warning",

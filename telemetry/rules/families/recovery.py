@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from telemetry import catalog as c
 from telemetry.promql import number
 from telemetry.rules.config import duration_seconds
-from telemetry.rules.families._counted import counted
 from telemetry.rules.model import COUNT_VALUE, AlertRule, Family, load_runbooks, span
 
 if TYPE_CHECKING:
@@ -33,7 +32,8 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
         c.RECOVERY_RUNS,
     )
     window = cfg.recovery_drain_window
-    failures = counted(q, runs, (name,), cfg.recovery_failure_window, f">= {cfg.recovery_failures}", outcome="failure")
+    failure_window = cfg.recovery_failure_window
+    failures = f"round({q.counted(runs, failure_window, name, outcome='failure')}) >= {cfg.recovery_failures}"
     by = q.on(backlog, name)
     current = f"max {q.by(backlog, name)} ({q.series(backlog)})"
     return Family(
@@ -69,7 +69,7 @@ def family(q: Builder, cfg: RulesConfig) -> Family:
                     f"(\n{failures}\n)\n"
                     # a success series born at its first run counts too (a fresh process that recovered)
                     f"unless {by}\n"
-                    + counted(q, runs, (name,), cfg.recovery_failure_window, "> 0", outcome=("success", "partial"))
+                    f"round({q.counted(runs, failure_window, name, outcome=('success', 'partial'))}) > 0"
                 ),
                 for_=cfg.recovery_failure_for,
                 severity="warning",

@@ -42,6 +42,7 @@ __all__ = [
     "forget_instruments",
     "instruments_for",
     "multiprocess_enabled",
+    "observe_child",
     "one_adder",
     "package_version",
 ]
@@ -118,29 +119,20 @@ def one_adder(child: Any) -> Callable[[], None]:
     return functools.partial(inc, 1) if callable(inc) else child.inc
 
 
-def _add(child: Any, amount: float) -> bool:
-    try:
-        child._value.inc(amount)
-    except AttributeError:
-        return False
-    return True
-
-
-def _inc_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) -> bool:
-    from prometheus_client.samples import Exemplar
-
+def _inc_direct(child: Any, amount: float, exemplar: dict[str, str] | None) -> bool:
     try:
         value = child._value
         value.inc(amount)
     except AttributeError:
         return False
-    value.set_exemplar(Exemplar(exemplar, amount, time.time()))
+    if exemplar is not None:
+        from prometheus_client.samples import Exemplar
+
+        value.set_exemplar(Exemplar(exemplar, amount, time.time()))
     return True
 
 
-def _observe_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) -> bool:
-    from prometheus_client.samples import Exemplar
-
+def _observe_direct(child: Any, amount: float, exemplar: dict[str, str] | None) -> bool:
     try:
         bounds, buckets, total = child._upper_bounds, child._buckets, child._sum
     except AttributeError:
@@ -149,8 +141,18 @@ def _observe_with_exemplar(child: Any, amount: float, exemplar: dict[str, str]) 
     index = bisect.bisect_left(bounds, amount)  # the first bucket with amount <= bound, as observe()
     if index < len(buckets):
         buckets[index].inc(1)
-        buckets[index].set_exemplar(Exemplar(exemplar, amount, time.time()))
+        if exemplar is not None:
+            from prometheus_client.samples import Exemplar
+
+            buckets[index].set_exemplar(Exemplar(exemplar, amount, time.time()))
     return True
+
+
+def observe_child(child: Any, value: float, exemplar: dict[str, str] | None = None) -> None:
+    """Observe ``value`` in a bound histogram ``child`` (with ``exemplar``, one of
+    :func:`current_exemplar`'s): one bucket found by bisection instead of the client's scan."""
+    if value != value or not _observe_direct(child, value, exemplar):  # noqa: PLR0124 - NaN
+        child.observe(value, exemplar)
 
 
 def family(spec: MetricSpec, *, labels: Iterable[str] | None = None) -> Any:
@@ -395,25 +397,17 @@ class Instruments:
         """Count, with an exemplar linking to the current trace when possible."""
         child = self._bound(spec, values, labels)
         exemplar = current_exemplar() if self.exemplars else None
-        if exemplar is None:
-            if amount < 0 or not _add(child, amount):
-                child.inc(amount)
-            return
-        if amount < 0 or not _inc_with_exemplar(child, amount, exemplar):
-            child.inc(amount, exemplar)
-        if self._keep_exemplars:
+        if amount < 0 or not _inc_direct(child, amount, exemplar):
+            child.inc(amount, exemplar)  # the client's own checks (and its error for amount < 0)
+        if exemplar is not None and self._keep_exemplars:
             EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, amount)
 
     def observe(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Observe ``value`` in a histogram, with an exemplar when possible."""
         child = self._bound(spec, values, labels)
         exemplar = current_exemplar() if self.exemplars else None
-        if exemplar is None:
-            child.observe(value)
-            return
-        if value != value or not _observe_with_exemplar(child, value, exemplar):  # noqa: PLR0124 - NaN
-            child.observe(value, exemplar)
-        if self._keep_exemplars:
+        observe_child(child, value, exemplar)
+        if exemplar is not None and self._keep_exemplars:
             EXEMPLARS.note(spec, values or tuple(labels[name] for name in spec.label_names), exemplar, value)
 
     def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:

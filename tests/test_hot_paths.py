@@ -117,7 +117,7 @@ def test_counting_outside_a_trace_gives_the_clients_exposition_and_errors() -> N
         def __init__(self) -> None:
             self.calls: list[float] = []
 
-        def inc(self, amount: float) -> None:
+        def inc(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
             self.calls.append(amount)
 
     child = PublicOnly()

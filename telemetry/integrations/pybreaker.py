@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry.breaker import Breaker, circuit_breaker
-from telemetry.integrations.contract import check_telemetry, enabled, require
+from telemetry.integrations.contract import check_telemetry, enabled, enabled_check, require
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,26 +36,6 @@ _PATCHED: Final = "_telemetry_rejections"
 
 def _nothing(*_args: Any, **_kwargs: Any) -> None:
     return
-
-
-def _enabled_check() -> Callable[[], bool]:
-    """OpenTelemetry's ``is_instrumentation_enabled`` with one context lookup instead of two
-    (it was half of the closed-state call's overhead); the public function where the two
-    suppression keys are not where this OpenTelemetry version is known to keep them."""
-    from opentelemetry import context
-    from opentelemetry.instrumentation import utils
-
-    key = getattr(context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
-    plain = getattr(utils, "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN", None)
-    if key is None or plain is None:
-        return utils.is_instrumentation_enabled
-    current = context.get_current
-
-    def instrumentation_enabled() -> bool:
-        ctx = current()
-        return not (ctx.get(key) or ctx.get(plain))
-
-    return instrumentation_enabled
 
 
 class _Listener:
@@ -74,7 +54,7 @@ class _Listener:
     def __init__(self, handle: Breaker, error: type[BaseException]) -> None:
         self.handle = handle
         self.error = error
-        self.instrumentation_enabled = _enabled_check()
+        self.instrumentation_enabled = enabled_check()
 
     def success(self, _cb: Any) -> None:
         if self.instrumentation_enabled():

@@ -12,7 +12,7 @@ from telemetry import catalog
 from telemetry.events.pool import PoolConnectionGarbageCollected, PoolConnectionInvalidated
 from telemetry.integrations.contract import enabled, require
 from telemetry.integrations.sqlalchemy._collector import PoolReading, collector_for
-from telemetry.metrics import current_exemplar
+from telemetry.metrics import current_exemplar, observe_child
 from telemetry.recorder import get_recorder, record
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Bound:
 
     def observe(self, histogram: Any, seconds: float) -> None:
         exemplar = current_exemplar() if self.exemplars and seconds >= _EXEMPLAR_MIN_S else None
-        histogram.observe(seconds, exemplar)
+        observe_child(histogram, seconds, exemplar)
 
 
 class PoolTelemetry:

@@ -10,6 +10,11 @@ things, both counted in ``resilience_telemetry_export_dropped_total{signal, reas
   per dropped item (which floods the logs exactly when the pipeline is in trouble).
 * ``export_failed``: the exporter gave up on a batch (HTTP 5xx after its retries, a timeout,
   a refused connection) or raised.
+
+Spans are also scrubbed on their way out (:func:`scrubbed`): the package never writes an
+exception message on a span, but instrumentations it does not control and the service's own
+spans do (the SDK's ``record_exception``, a status description), and a driver's message can
+quote a DSN with its password. The scrubbing runs in the export thread, never in a request.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
+from telemetry.redaction import MASK, is_secret_key, redact_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from telemetry.metrics import Instruments
 
-__all__ = ["DropCountingExporter", "log_record_processor", "span_processor"]
+__all__ = ["DropCountingExporter", "RedactingSpanExporter", "log_record_processor", "scrubbed", "span_processor"]
 
 _SIGNALS: Final = catalog.TELEMETRY_EXPORT_DROPPED.labels[0].values or ()
 
@@ -35,16 +41,34 @@ def _count(instruments: Instruments, signal: str, reason: str, amount: int) -> N
         instruments.child(catalog.TELEMETRY_EXPORT_DROPPED, signal, reason).inc(amount)
 
 
-class DropCountingExporter:
+class _Wrapping:
+    """An exporter around another: everything but ``export`` goes to the wrapped one."""
+
+    __slots__ = ("_exporter",)
+
+    def __init__(self, exporter: Any) -> None:
+        self._exporter = exporter
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
+        return self._exporter.shutdown(*args, **kwargs)
+
+    def force_flush(self, *args: Any, **kwargs: Any) -> Any:
+        return self._exporter.force_flush(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._exporter, name)
+
+
+class DropCountingExporter(_Wrapping):
     """Wraps a span or log exporter; a failed or raising ``export`` counts its batch as lost."""
 
-    __slots__ = ("_exporter", "_instruments", "_signal")
+    __slots__ = ("_instruments", "_signal")
 
     def __init__(self, exporter: Any, instruments: Instruments, signal: str) -> None:
         if signal not in _SIGNALS:
             msg = f"signal must be one of {_SIGNALS}, got {signal!r}"
             raise ValueError(msg)
-        self._exporter = exporter
+        super().__init__(exporter)
         self._instruments = instruments
         self._signal = signal
 
@@ -59,14 +83,60 @@ class DropCountingExporter:
             _count(self._instruments, self._signal, "export_failed", len(batch))
         return result
 
-    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
-        return self._exporter.shutdown(*args, **kwargs)
 
-    def force_flush(self, *args: Any, **kwargs: Any) -> Any:
-        return self._exporter.force_flush(*args, **kwargs)
+def _scrubbed_attributes(attributes: Any) -> Any:
+    """``attributes`` with credentials masked: the whole value of a secret-named attribute (a
+    captured ``http.request.header.authorization``), credentials inside every other string; the
+    same object when nothing needed masking."""
+    if not attributes:
+        return attributes
+    masked = {key: MASK if is_secret_key(key) else redact_value(value) for key, value in attributes.items()}
+    return attributes if all(masked[key] == value for key, value in attributes.items()) else masked
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._exporter, name)
+
+def scrubbed(span: Any) -> Any:
+    """``span`` with credentials masked in its attributes, its events' attributes (an
+    exception's message and stack trace) and its status description; ``span`` itself when
+    nothing needed masking."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Status
+
+    attributes = _scrubbed_attributes(span.attributes)
+    events = []
+    for event in span.events:
+        cleaned = _scrubbed_attributes(event.attributes)
+        events.append(event if cleaned is event.attributes else Event(event.name, cleaned, event.timestamp))
+    status = span.status
+    if status.description:
+        description = redact_value(status.description)
+        if description != status.description:
+            status = Status(status.status_code, description)
+    changed = any(new is not old for new, old in zip(events, span.events, strict=True))
+    if attributes is span.attributes and status is span.status and not changed:
+        return span
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(_Wrapping):
+    """Wraps a span exporter: every span it exports is :func:`scrubbed` first."""
+
+    __slots__ = ()
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        return self._exporter.export([scrubbed(span) for span in spans])
 
 
 def _queue_full(processor: Any) -> bool:
@@ -78,7 +148,8 @@ def _queue_full(processor: Any) -> bool:
 
 
 def span_processor(exporter: Any, instruments: Instruments, **options: Any) -> Any:
-    """A ``BatchSpanProcessor`` over ``exporter`` that counts dropped and failed spans."""
+    """A ``BatchSpanProcessor`` over ``exporter`` that counts dropped and failed spans and
+    masks credentials in what it exports."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     class CountingBatchSpanProcessor(BatchSpanProcessor):
@@ -88,7 +159,8 @@ def span_processor(exporter: Any, instruments: Instruments, **options: Any) -> A
                 return
             super().on_end(span)
 
-    return CountingBatchSpanProcessor(DropCountingExporter(exporter, instruments, "traces"), **options)  # type: ignore[arg-type]
+    counted = DropCountingExporter(RedactingSpanExporter(exporter), instruments, "traces")
+    return CountingBatchSpanProcessor(counted, **options)  # type: ignore[arg-type]
 
 
 def log_record_processor(exporter: Any, instruments: Instruments, **options: Any) -> Any:

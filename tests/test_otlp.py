@@ -94,3 +94,69 @@ def test_exported_logs_are_redacted_and_plain() -> None:
     assert dict(record.attributes or {})["attempt"] == 3
     assert not any(key.startswith("_") for key in record.attributes or {})
     provider.shutdown()
+
+
+def test_exported_spans_carry_no_credentials_from_any_instrumentation() -> None:
+    """What setup() exports over OTLP is scrubbed whoever wrote it: an exception the SDK
+    recorded on the service's own span (its message and stack trace quote a DSN), a captured
+    authorization header, a status description with a token. The payload is the real OTLP/HTTP
+    exporter's, decoded with opentelemetry-proto."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    bodies: list[bytes] = []
+    server = serve_posts(
+        free_port(), lambda path, body: bodies.append(body) if path == "/v1/traces" else None, "application/x-protobuf"
+    )
+    script = """
+import telemetry
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+t = telemetry.setup(service_name="orders")
+tracer = trace.get_tracer("app")
+try:
+    with tracer.start_as_current_span("load order") as span:
+        span.set_attribute("http.request.header.authorization", ("Bearer tok-abc123xyz",))
+        span.set_attribute("app.note", "retrying postgresql://app:s3cret-pw@db:5432/orders")
+        raise ConnectionError("cannot reach postgresql://app:s3cret-pw@db:5432/orders")
+except ConnectionError:
+    pass
+with tracer.start_as_current_span("call s3") as span:
+    span.set_status(StatusCode.ERROR, "denied: Authorization: Bearer tok-abc123xyz")
+with tracer.start_as_current_span("healthy", attributes={"http.route": "/orders/{id}"}):
+    pass
+t.shutdown()
+"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+    }
+    try:
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
+    finally:
+        stop_server(server)
+    spans = {}
+    for body in bodies:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                spans.update({span.name: span for span in scope.spans})
+    assert set(spans) == {"load order", "call s3", "healthy"}
+    everything = b"".join(bodies)
+    for secret in (b"s3cret-pw", b"tok-abc123xyz"):
+        assert secret not in everything
+    load = spans["load order"]
+    attributes = {a.key: a.value for a in load.attributes}
+    assert attributes["http.request.header.authorization"].string_value == "***"
+    assert attributes["app.note"].string_value == "retrying postgresql://app:***@db:5432/orders"
+    [event] = load.events
+    fields = {a.key: a.value.string_value for a in event.attributes}
+    assert event.name == "exception"
+    assert fields["exception.type"] == "ConnectionError"
+    assert fields["exception.message"] == "cannot reach postgresql://app:***@db:5432/orders"
+    assert "ConnectionError: cannot reach postgresql://app:***@db:5432/orders" in fields["exception.stacktrace"]
+    assert spans["call s3"].status.message == "denied: Authorization: ***"
+    # a span with nothing to scrub is exported as it was
+    assert [(a.key, a.value.string_value) for a in spans["healthy"].attributes] == [("http.route", "/orders/{id}")]

@@ -130,6 +130,20 @@ def test_otlp_records_carry_every_field_of_the_local_line() -> None:
     }
 
 
+def test_a_record_time_between_two_microseconds_renders_the_same_in_both() -> None:
+    """A stdlib record created at 1764590000.1234567 s (not a whole microsecond) has one
+    timestamp in the local line and in the OTLP record: both truncate to .123456 (rounding in
+    one of them made the parity above fail about one run in five)."""
+    record = logging.LogRecord("shop.clock", logging.WARNING, __file__, 1, "tick", None, None)
+    record.created = 1764590000.1234567
+
+    local, records = _exported(lambda: logging.getLogger("shop.clock").handle(record))
+    [line] = local
+    [otlp] = records
+    assert line["timestamp"] == "2025-12-01T11:53:20.123456Z"
+    assert {kv.key: _value(kv.value) for kv in otlp.attributes}["timestamp"] == "2025-12-01T11:53:20.123456Z"
+
+
 def test_exporter_diagnostics_stay_local() -> None:
     """OpenTelemetry's own warnings (the exporter's retry messages) and anything logged on an
     export thread reach the local log but are never fed back into the OTLP pipeline."""

@@ -116,10 +116,14 @@ def _service_name(explicit: str | None) -> str:
 
 
 def _resource(service_name: str) -> Any:
+    """The service's resource: ``service_name`` (the explicit name, else the environment's, see
+    :func:`_service_name`) over what the environment and the SDK detect
+    (``OTEL_RESOURCE_ATTRIBUTES``, the SDK's per-process ``service.instance.id``)."""
     from opentelemetry.sdk.resources import Resource
 
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; ours is the fallback.
-    return Resource.create({"service.name": service_name}).merge(Resource.create())
+    # Attributes given to create() win over the detected ones, and only the name is given. (A
+    # second detected resource merged on top would put back the SDK's "unknown_service".)
+    return Resource.create({"service.name": service_name})
 
 
 def _otlp_protocol(signal: str) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +18,8 @@ from prometheus_client import CollectorRegistry
 import telemetry
 from telemetry import bootstrap, state
 from telemetry.events import RetryScheduled
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_setup_twice_same_object_no_duplicate_timeseries() -> None:
@@ -118,6 +124,43 @@ def test_service_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
     result = telemetry.setup(registry=CollectorRegistry(), tracer_provider=TracerProvider())
     assert result.service_name == "billing"
+
+
+@pytest.mark.parametrize(
+    ("env", "explicit", "expected"),
+    [
+        # the name given to setup() is the resource's: traces, logs and OTLP metrics carry it
+        ({}, "orders", {"service.name": "orders"}),
+        ({"OTEL_SERVICE_NAME": "billing"}, None, {"service.name": "billing"}),
+        ({"OTEL_SERVICE_NAME": "billing"}, "orders", {"service.name": "orders"}),
+        # what the environment says of the resource is kept (the instance becomes `instance`)
+        (
+            {"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=app:8000,deployment.environment.name=prod"},
+            "orders",
+            {"service.name": "orders", "service.instance.id": "app:8000", "deployment.environment.name": "prod"},
+        ),
+    ],
+)
+def test_the_resource_names_the_service(env: dict[str, str], explicit: str | None, expected: dict[str, str]) -> None:
+    """The tracer provider setup() installs in a fresh process names the service as asked,
+    never as the SDK's ``unknown_service``; each process has its own ``service.instance.id``."""
+    script = f"""
+import json, telemetry
+t = telemetry.setup(service_name={explicit!r})
+print(json.dumps(dict(t.tracer_provider.resource.attributes)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    attributes = json.loads(out.stdout)
+    assert {key: attributes[key] for key in expected} == expected
+    assert attributes["service.instance.id"]
 
 
 def _closed_port() -> int:

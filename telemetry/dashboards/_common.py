@@ -89,13 +89,20 @@ def match_var(lab: c.Label, variable: Variable) -> Matcher:
 
 # --- links to logs and traces -------------------------------------------------------------------
 def loki(expr: str) -> str:
-    return explore_url("${loki}", {"refId": "A", "datasource": {"type": "loki", "uid": "${loki}"}, "expr": expr})
+    return explore_url(
+        "${loki_datasource}", {"refId": "A", "datasource": {"type": "loki", "uid": "${loki_datasource}"}, "expr": expr}
+    )
 
 
 def tempo(query: str) -> str:
     return explore_url(
-        "${tempo}",
-        {"refId": "A", "datasource": {"type": "tempo", "uid": "${tempo}"}, "queryType": "traceql", "query": query},
+        "${tempo_datasource}",
+        {
+            "refId": "A",
+            "datasource": {"type": "tempo", "uid": "${tempo_datasource}"},
+            "queryType": "traceql",
+            "query": query,
+        },
     )
 
 
@@ -149,7 +156,7 @@ def make_board(
     svc = ctx.service
     service_var = Variable(
         name=svc,
-        title="Service",
+        title=svc.title(),  # the linter's label for the job variable ("Job")
         metric=c.TELEMETRY_INFO.prom,
         label=svc,
         description=f"Services reporting resilience telemetry (the `{svc}` target label).",
@@ -158,7 +165,7 @@ def make_board(
     )
     instance_var = Variable(
         name=ctx.q.instance,
-        title="Instance",
+        title=ctx.q.instance.title(),
         metric=c.TELEMETRY_INFO.prom,
         label=ctx.q.instance,
         description="Instances (scrape targets) of the selected services.",

@@ -35,7 +35,7 @@ __all__ = [
 # trigger the graph/singlestat-era migrations.
 SCHEMA_VERSION: Final = 39
 TAG: Final = "resilience-telemetry"
-DATASOURCE: Final = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE: Final = {"type": "prometheus", "uid": "${prometheus_datasource}"}
 # Default datasource uids, as provisioned by the project's docker-compose stack.
 _DEFAULT_UIDS: Final = {"prometheus": "prometheus", "loki": "loki", "tempo": "tempo"}
 _ALL: Final = {"selected": True, "text": "All", "value": "$__all"}
@@ -334,9 +334,10 @@ def _layout(g: Any, board: Board) -> list[dict[str, Any]]:
 
 def _variables(g: Any, board: Board) -> list[dict[str, Any]]:
     variables: list[dict[str, Any]] = [
-        _datasource_variable(g, "datasource", "Metrics", "prometheus"),
-        _datasource_variable(g, "loki", "Logs", "loki"),
-        _datasource_variable(g, "tempo", "Traces", "tempo"),
+        # named and labelled as Grafana's dashboard linter asks of several datasource variables
+        _datasource_variable(g, "prometheus_datasource", "Prometheus data source", "prometheus"),
+        _datasource_variable(g, "loki_datasource", "Loki data source", "loki"),
+        _datasource_variable(g, "tempo_datasource", "Tempo data source", "tempo"),
     ]
     scope: list[str] = []
     for variable in board.variables:
@@ -351,7 +352,9 @@ def _variables(g: Any, board: Board) -> list[dict[str, Any]]:
                 dataSource=DATASOURCE,
                 includeAll=True,
                 multi=True,
-                allValue=".*",
+                # All on an identity variable means "any service": `.+` never matches a series
+                # that lacks the label (the linter's rule for job and instance)
+                allValue=".+" if variable.identity else ".*",
                 refresh=2,
                 sort=1,
             )

@@ -111,7 +111,7 @@ def test_every_panel_has_unit_description_and_templated_datasource(models) -> No
             assert panel["description"].endswith("."), panel["title"]
             assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
         for panel in data_panels(model):
-            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${prometheus_datasource}"}
             assert panel["targets"], panel["title"]
             for target in panel["targets"]:
                 assert target["datasource"] == panel["datasource"]
@@ -124,9 +124,16 @@ def test_variables_links_and_annotations(models) -> None:
     dashboards, to logs and to trace search, and firing alerts as annotations."""
     for uid, model in models.items():
         variables = {v["name"]: v for v in model["templating"]["list"]}
-        assert list(variables)[:5] == ["datasource", "loki", "tempo", "job", "instance"], uid
-        assert variables["datasource"]["type"] == "datasource"
-        assert variables["datasource"]["current"]["value"] == "prometheus"
+        assert list(variables)[:5] == [
+            "prometheus_datasource",
+            "loki_datasource",
+            "tempo_datasource",
+            "job",
+            "instance",
+        ], uid
+        assert variables["prometheus_datasource"]["type"] == "datasource"
+        assert variables["prometheus_datasource"]["current"]["value"] == "prometheus"
+        assert [variables[name]["allValue"] for name in ("job", "instance")] == [".+", ".+"]
         assert variables["job"]["query"] == f"label_values({catalog.TELEMETRY_INFO.prom}, job)"
         assert variables["instance"]["query"] == (
             f'label_values({catalog.TELEMETRY_INFO.prom}{{job=~"$job"}}, instance)'
@@ -135,9 +142,9 @@ def test_variables_links_and_annotations(models) -> None:
         links = {link["title"]: link for link in model["links"]}
         assert links["Resilience dashboards"]["tags"] == [_grafana.TAG]
         assert links["Resilience dashboards"]["includeVars"] is True
-        assert "${loki}" in links["Logs by correlation ID"]["url"]
+        assert "${loki_datasource}" in links["Logs by correlation ID"]["url"]
         assert "correlation_id" in links["Logs by correlation ID"]["url"]
-        assert "${tempo}" in links["Error traces"]["url"]
+        assert "${tempo_datasource}" in links["Error traces"]["url"]
         annotations = {a["name"]: a for a in model["annotations"]["list"]}
         assert annotations["Firing alerts"]["expr"] == 'ALERTS{alertstate="firing", job=~"$job"}'
         assert _grafana.TAG in model["tags"]

@@ -72,7 +72,7 @@ SNIPPETS = [
             "from fastapi import FastAPI",
             "import telemetry",
             "app = FastAPI()",
-            "telemetry.instrument(app)  # /metrics, spans, X-Correlation-ID, error envelope",
+            'telemetry.instrument(app, service_name="orders")  # /metrics, spans, X-Correlation-ID, error envelope',
         ),
         before=_ASGI_GET,
         after="""

@@ -2,7 +2,9 @@
 
 Readable at 20 instances: the first timeline has one row per breaker (its worst instance), and
 a panel repeated for each selected breaker shows that breaker's instances. Time in state is the
-average share over instances (summing per-instance shares would read 2000% at 20 instances).
+average over instances of each instance's share (its time in a state over its time in all
+states): summing per-instance time would read 2000% at 20 instances, and an instance with four
+workers counts four seconds a second.
 Metric and label names come from the catalog through :mod:`telemetry.promql`.
 """
 
@@ -64,7 +66,11 @@ def _state_row(ctx: Context) -> Row:
     only = match_var(c.BREAKER_NAME, _var(ctx))
     per_instance = (svc, ctx.q.instance, c.BREAKER_NAME)
     worst = f"max by ({svc}, {c.BREAKER_NAME.prom}) ({_state_code(ctx, per_instance)})"
-    shares = q.rate(c.CIRCUIT_TIME_IN_STATE, only, group=(*per_instance, c.BREAKER_STATE))
+    # each instance's time by state over its total: a share whatever its number of workers
+    # (several workers' breakers each count their own seconds, summed by the scrape)
+    by_state = q.rate(c.CIRCUIT_TIME_IN_STATE, only, group=(*per_instance, c.BREAKER_STATE))
+    total = q.rate(c.CIRCUIT_TIME_IN_STATE, only, group=per_instance)
+    shares = f"{by_state} / ignoring ({c.BREAKER_STATE.prom}) group_left {total}"
     return Row(
         title="State",
         panels=(

@@ -58,7 +58,9 @@ def _promtool_test(tmp_path: Path, series: list[dict[str, str]], cases: list[dic
 
 def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp_path) -> None:
     """20 replicas reporting a backlog of 5 rows show 5; 20 breakers closed all the time show
-    100% closed; one pool at 10 of 10 among 19 at 5 of 10 shows 100%; a DLQ of 7 shows 7."""
+    100% closed, also when one instance runs four workers (four seconds of breaker time a second)
+    and another's breaker was open half the time; one pool at 10 of 10 among 19 at 5 of 10 shows
+    100%; a DLQ of 7 shows 7."""
     series = [
         *_series("resilience_outbox_rows", 'outbox_table="outbox", status="pending"', "5x10"),
         *_series("resilience_outbox_oldest_pending_age_seconds", 'outbox_table="outbox"', "300x10"),
@@ -77,6 +79,20 @@ def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp
                 "values": used,
             }
         )
+    # a second breaker: one instance with four workers (closed), one open half of the time
+    series += [
+        {
+            "series": f'resilience_circuit_time_in_state_seconds_total{{job="api", instance="{instance}", '
+            f'breaker_name="db", state="{state}"}}',
+            "values": values,
+        }
+        for instance, state, values in (
+            (INSTANCES[0], "closed", "0+240x10"),
+            (INSTANCES[0], "open", "0x10"),
+            (INSTANCES[1], "closed", "0+30x10"),
+            (INSTANCES[1], "open", "0+30x10"),
+        )
+    ]
     at = "10m"
     cases = [
         {
@@ -93,6 +109,8 @@ def test_shared_table_gauges_time_in_state_and_pools_at_20_instances(models, tmp
             "expr": _expr("rt-breakers", "Time in state"),
             "eval_time": at,
             "exp_samples": [
+                {"labels": '{job="api", breaker_name="db", state="closed"}', "value": 0.75},
+                {"labels": '{job="api", breaker_name="db", state="open"}', "value": 0.25},
                 {"labels": '{job="api", breaker_name="s3", state="closed"}', "value": 1},
                 {"labels": '{job="api", breaker_name="s3", state="half_open"}', "value": 0},
                 {"labels": '{job="api", breaker_name="s3", state="open"}', "value": 0},

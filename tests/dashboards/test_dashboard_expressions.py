@@ -18,6 +18,7 @@ _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\
 # PromQL words the panels may use; anything else identifier-like outside a selector is a bare metric.
 _WORDS = {"sum", "max", "min", "count", "avg", "topk", "rate", "increase", "histogram_quantile", "time", "or", "and"}
 _WORDS |= {"unless", "vector", "clamp_min", "by", "without", "on", "ignoring", "group", "avg", "avg_over_time"}
+_WORDS |= {"group_left", "group_right"}
 # Prometheus's own series: target health and the alerts it evaluates
 _BUILTIN = {"up": ("job", "instance"), "ALERTS": ("alertname", "alertstate", "severity")}
 

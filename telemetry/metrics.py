@@ -335,12 +335,20 @@ class Instruments:
         Pass ``labels`` by Prometheus label name (checked against ``spec``), or ``values`` in
         the spec's label order; not both.
         """
+        return self._bound(spec, values, labels)
+
+    def _bound(self, spec: MetricSpec, values: tuple[str, ...], labels: dict[str, str]) -> Any:
+        """:meth:`child` with the arguments as given (``inc``/``observe`` call it on every
+        event without re-packing them): the cached child, else :meth:`_new_child`."""
         if labels:
             return self._by_name(spec, labels)
+        found = self._children.get((spec, values))
+        return found if found is not None else self._new_child(spec, values)
+
+    def _new_child(self, spec: MetricSpec, values: tuple[str, ...]) -> Any:
+        """Create (once, under the lock) the child of a first-seen combination, folded into
+        ``_OTHER`` past the series budgets."""
         key = (spec, values)
-        found = self._children.get(key)
-        if found is not None:
-            return found
         folded: tuple[str, ...] = ()
         with self._lock:
             found = self._children.get(key)
@@ -385,14 +393,6 @@ class Instruments:
         """Bound an open label value; closed-set labels are the caller's constants."""
         return self.guard.admit(label.name, value)
 
-    def _bound(self, spec: MetricSpec, values: tuple[str, ...], labels: dict[str, str]) -> Any:
-        """The child for an update: the cache read directly (this runs on every event), then
-        :meth:`child` or :meth:`_by_name` for a first use."""
-        if labels:
-            return self._by_name(spec, labels)
-        found = self._children.get((spec, values))
-        return found if found is not None else self.child(spec, *values)
-
     def inc(self, spec: MetricSpec, /, *values: str, amount: float = 1.0, **labels: str) -> None:
         """Count, with an exemplar linking to the current trace when possible."""
         child = self._bound(spec, values, labels)
@@ -412,7 +412,7 @@ class Instruments:
 
     def set(self, spec: MetricSpec, value: float, /, *values: str, **labels: str) -> None:
         """Set a gauge."""
-        (self._by_name(spec, labels) if labels else self.child(spec, *values)).set(value)
+        self._bound(spec, values, labels).set(value)
 
     def register(self, collector: Collector) -> None:
         """Register a scrape-time collector once; registering the same one again is a no-op."""

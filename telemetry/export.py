@@ -23,7 +23,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Final
 
 from telemetry import catalog
-from telemetry.redaction import MASK, is_secret_key, redact_value
+from telemetry.redaction import redact_text, redact_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -85,13 +85,13 @@ class DropCountingExporter(_Wrapping):
 
 
 def _scrubbed_attributes(attributes: Any) -> Any:
-    """``attributes`` with credentials masked: the whole value of a secret-named attribute (a
-    captured ``http.request.header.authorization``), credentials inside every other string; the
+    """``attributes`` through the one redaction (a secret-named attribute such as a captured
+    ``http.request.header.authorization`` masked whole, credentials inside other strings); the
     same object when nothing needed masking."""
     if not attributes:
         return attributes
-    masked = {key: MASK if is_secret_key(key) else redact_value(value) for key, value in attributes.items()}
-    return attributes if all(masked[key] == value for key, value in attributes.items()) else masked
+    masked = redact_value(dict(attributes))
+    return attributes if masked == dict(attributes) else masked
 
 
 def scrubbed(span: Any) -> Any:
@@ -102,17 +102,17 @@ def scrubbed(span: Any) -> Any:
     from opentelemetry.trace import Status
 
     attributes = _scrubbed_attributes(span.attributes)
+    changed = attributes is not span.attributes
     events = []
     for event in span.events:
         cleaned = _scrubbed_attributes(event.attributes)
+        changed = changed or cleaned is not event.attributes
         events.append(event if cleaned is event.attributes else Event(event.name, cleaned, event.timestamp))
     status = span.status
-    if status.description:
-        description = redact_value(status.description)
-        if description != status.description:
-            status = Status(status.status_code, description)
-    changed = any(new is not old for new, old in zip(events, span.events, strict=True))
-    if attributes is span.attributes and status is span.status and not changed:
+    description = redact_text(status.description) if status.description else status.description
+    if description != status.description:
+        status, changed = Status(status.status_code, description), True
+    if not changed:
         return span
     return ReadableSpan(
         name=span.name,

@@ -6,8 +6,12 @@ files that still import them from here; new code imports ``telemetry.testing`` d
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +72,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if CI and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true: {report.longrepr}"
+
+
+def json_from_fresh_process(script: str, env: dict[str, str], timeout: float = 120) -> Any:
+    """Run ``script`` in a fresh interpreter at the repository root with only ``env`` (and a
+    plain ``PATH``): no provider, resource or variable left by an earlier test. Returns the
+    JSON of its last output line."""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,8 +14,7 @@ from prometheus_client import CollectorRegistry
 import telemetry
 from telemetry import bootstrap, state
 from telemetry.events import RetryScheduled
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import json_from_fresh_process
 
 
 def test_setup_twice_same_object_no_duplicate_timeseries() -> None:
@@ -149,16 +144,7 @@ import json, telemetry
 t = telemetry.setup(service_name={explicit!r})
 print(json.dumps(dict(t.tracer_provider.resource.attributes)))
 """
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    attributes = json.loads(out.stdout)
+    attributes = json_from_fresh_process(script, env)
     assert {key: attributes[key] for key in expected} == expected
     assert attributes["service.instance.id"]
 

@@ -6,15 +6,10 @@ Each case runs in a fresh interpreter: OpenTelemetry's instrumentations read
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from telemetry.attributes import HTTP_SERVER_SPAN_ATTRIBUTES
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import json_from_fresh_process
 
 SCRIPT = """
 import json, os
@@ -58,16 +53,7 @@ OLD_NAMES = {"http.method", "http.status_code", "http.target", "http.url", "http
 
 
 def _run(env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json_from_fresh_process(SCRIPT, env)
     return result
 
 

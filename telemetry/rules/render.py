@@ -79,8 +79,8 @@ def lookback_seconds(alert: AlertRule) -> int:
     """How far before the evaluation an alert's links start: the longest window its expression
     reads (a range, an offset or a recorded ``rate<window>``) plus its ``for``, and at least an
     hour, so the panel shows the alert's whole story and the time before it."""
-    windows = [*_WINDOW.findall(alert.expr), alert.for_]
-    return max(3600, max(_seconds(w) for w in windows) + _seconds(alert.for_))
+    longest = max((_seconds(window) for window in _WINDOW.findall(alert.expr)), default=0)
+    return max(3600, longest + _seconds(alert.for_))
 
 
 def since_template(seconds: int) -> str:
